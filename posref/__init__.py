@@ -1,0 +1,22 @@
+"""posref: the executable specification of transformer position encodings.
+
+Every public function is a float64 NumPy formula with its paper, its
+conventions as named parameters, and a doctest.  ``posref.spec_functions()``
+lists them; ``posref list`` does the same from the shell.
+"""
+
+from posref._spec import SPEC_FUNCTIONS, SpecFunction, spec_functions
+from posref._version import SPEC_VERSION, __version__
+from posref.alibi import *  # noqa: F403
+from posref.attention import *  # noqa: F403
+from posref.cpe import *  # noqa: F403
+from posref.fope import *  # noqa: F403
+from posref.learned import *  # noqa: F403
+from posref.rope import *  # noqa: F403
+from posref.shaw import *  # noqa: F403
+from posref.sinusoidal import *  # noqa: F403
+from posref.t5 import *  # noqa: F403
+
+__all__ = ["__version__", "SPEC_VERSION", "SPEC_FUNCTIONS", "SpecFunction", "spec_functions"] + [
+    name for name in SPEC_FUNCTIONS
+]

@@ -1,0 +1,3 @@
+from posref.cli import main
+
+raise SystemExit(main())
