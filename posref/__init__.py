@@ -12,10 +12,14 @@ from posref.attention import *  # noqa: F403
 from posref.cpe import *  # noqa: F403
 from posref.fope import *  # noqa: F403
 from posref.learned import *  # noqa: F403
+from posref.multiaxis import *  # noqa: F403
+from posref.relative import *  # noqa: F403
 from posref.rope import *  # noqa: F403
+from posref.rope_scaling import *  # noqa: F403
 from posref.shaw import *  # noqa: F403
 from posref.sinusoidal import *  # noqa: F403
 from posref.t5 import *  # noqa: F403
+from posref.xpos import *  # noqa: F403
 
 __all__ = ["__version__", "SPEC_VERSION", "SPEC_FUNCTIONS", "SpecFunction", "spec_functions"] + [
     name for name in SPEC_FUNCTIONS

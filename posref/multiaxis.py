@@ -1,0 +1,3 @@
+"""(module under construction)"""
+
+__all__: list[str] = []
