@@ -197,7 +197,7 @@ def ensure_positions(
             raise ValueError(f"{name} must contain only finite values (no NaN or inf)")
         if integer:
             if not np.all(as_float == np.round(as_float)):
-                bad = as_float[as_float != np.round(as_float)].flat[0]
+                bad = as_float[as_float != np.round(as_float)].flat[0].item()
                 raise ValueError(f"{name} must hold {kind}integers, got a non-integer value {bad!r}")
             if np.any(np.abs(as_float) > 2.0**53):
                 raise ValueError(f"{name} must hold integers below 2**53 in magnitude")
@@ -211,7 +211,7 @@ def ensure_positions(
     else:
         array = array.astype(np.int64 if integer else np.float64)
     if nonnegative and np.any(array < 0):
-        raise ValueError(f"{name} must hold {kind}{'integers' if integer else 'values'}, got minimum {array.min()!r}")
+        raise ValueError(f"{name} must hold {kind}{'integers' if integer else 'values'}, got minimum {array.min().item()!r}")
     return array
 
 
