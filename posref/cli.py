@@ -32,6 +32,170 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Progress:
+    """A one-line progress bar on stderr when it is a terminal, else nothing."""
+
+    def __init__(self, label: str, enabled: bool = True) -> None:
+        self.label = label
+        self.enabled = enabled and sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int, item: str) -> None:
+        if not self.enabled:
+            return
+        width = 30
+        filled = width * done // max(total, 1)
+        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {item[:40]:<40}")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _fail(command: str, message: str) -> int:
+    print(f"posref {command}: {message}", file=sys.stderr)
+    return 2
+
+
+def _registry_cases(families, dtypes, progress):
+    from posref.golden.cases import CASES
+    from posref.golden.registry import build_cases
+
+    return build_cases(CASES, families=families, dtypes=dtypes, progress=progress)
+
+
+def _cmd_golden_generate(args: argparse.Namespace) -> int:
+    from posref.golden import LOW_PRECISION_DTYPES, write_corpus
+
+    dtypes = args.dtype or list(LOW_PRECISION_DTYPES)
+    try:
+        cases = _registry_cases(args.family, dtypes, _Progress("building", not args.no_progress))
+        written = write_corpus(cases, args.out, force=args.force,
+                               progress=_Progress("writing ", not args.no_progress))
+    except (ValueError, TypeError, OSError) as exc:
+        return _fail("golden generate", str(exc))
+    state = "written" if written.changed else "already current, left untouched"
+    print(f"{len(written.case_ids)} cases {state} in {written.directory}")
+    return 0
+
+
+def _corpus_selection(directory: str):
+    """Families and dtypes a corpus was generated with, read loosely from its manifest."""
+    import pathlib
+
+    from posref.golden import LOW_PRECISION_DTYPES, MANIFEST_NAME
+
+    try:
+        manifest = json.loads((pathlib.Path(directory) / MANIFEST_NAME).read_text(encoding="utf-8"))
+        entries = manifest["cases"]
+        families = sorted({e["family"] for e in entries})
+        text = json.dumps(entries)
+        dtypes = [d for d in LOW_PRECISION_DTYPES if f'"{d}.' in text or f"'{d}." in text]
+        return families, dtypes or list(LOW_PRECISION_DTYPES)
+    except Exception:
+        return None, list(LOW_PRECISION_DTYPES)
+
+
+def _cmd_golden_verify(args: argparse.Namespace) -> int:
+    from posref.golden import verify_corpus
+
+    expected = None
+    if not args.no_regenerate:
+        families, dtypes = _corpus_selection(args.directory)
+        try:
+            expected = _registry_cases(families, dtypes, _Progress("building", not args.no_progress))
+        except ValueError as exc:
+            return _fail("golden verify", str(exc))
+    try:
+        report = verify_corpus(args.directory, expected)
+    except (ValueError, TypeError, OSError) as exc:
+        return _fail("golden verify", str(exc))
+    if report.ok:
+        what = "schema, hashes and regenerated values" if expected is not None else "schema and hashes"
+        print(f"{report.directory}: {report.checked} cases, all current ({what} checked)")
+        return 0
+    print(report)
+    return 1
+
+
+def _load_cases(args: argparse.Namespace):
+    from posref.golden import read_corpus
+
+    if args.corpus:
+        cases = read_corpus(args.corpus)
+        if args.family:
+            cases = [c for c in cases if c.family in args.family]
+    else:
+        cases = _registry_cases(args.family, [args.dtype] if args.dtype != "float64" else [], None)
+    if args.function:
+        cases = [c for c in cases if c.function in args.function]
+    if args.case:
+        cases = [c for c in cases if c.id in args.case]
+    return cases
+
+
+def _read_xfails(path: str) -> list[str]:
+    import pathlib
+
+    lines = pathlib.Path(path).read_text(encoding="utf-8").splitlines()
+    return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from posref.conformance.adapter import AdapterError, load_adapter
+    from posref.conformance.report import exit_code, summary, to_json, to_markdown
+    from posref.conformance.runner import run_cases
+
+    try:
+        adapter = load_adapter(args.adapter, dtype=args.dtype, device=args.device)
+    except AdapterError as exc:
+        return _fail("check", str(exc))
+    try:
+        cases = _load_cases(args)
+        xfails = _read_xfails(args.xfails) if args.xfails else []
+    except (ValueError, TypeError, OSError) as exc:
+        return _fail("check", str(exc))
+    results = run_cases(adapter, cases, timeout=args.timeout, xfails=xfails,
+                        progress=_Progress("checking", not args.no_progress))
+    for r in results:
+        if r.status in ("fail", "error", "timeout", "xpass"):
+            print(f"{r.status.upper():8} {r.case_id} [{r.dtype}]: {r.message}\n         reproduce: {r.repro}")
+    counts = summary(results)
+    print(f"{adapter.name} {adapter.version} ({adapter.dtype}, {adapter.device}): "
+          + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    if args.report:
+        with open(args.report, "w", encoding="utf-8") as handle:
+            handle.write(to_json(adapter, results))
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as handle:
+            handle.write(to_markdown(adapter, results))
+    return exit_code(results)
+
+
+def _cmd_adapters(args: argparse.Namespace) -> int:
+    import importlib
+
+    from posref.conformance.adapter import BUILTIN
+
+    rows = []
+    for name, module_name in sorted(BUILTIN.items()):
+        try:
+            module = importlib.import_module(module_name)
+            why_not = getattr(module, "available", lambda: None)()
+            version = getattr(module, "ADAPTER_VERSION", "?")
+            dtypes = ",".join(getattr(module, "ADAPTER_DTYPES", ()))
+        except Exception as exc:  # a broken adapter module is reported, not fatal
+            why_not, version, dtypes = f"cannot be imported: {exc}", "?", ""
+        rows.append({"name": name, "module": module_name, "version": str(version), "dtypes": dtypes,
+                     "available": why_not is None, "reason": why_not or ""})
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    for row in rows:
+        state = "ready" if row["available"] else f"unavailable: {row['reason']}"
+        print(f"{row['name']:<24} {row['version']:<12} {row['dtypes']:<34} {state}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="posref",
@@ -46,6 +210,44 @@ def build_parser() -> argparse.ArgumentParser:
     p_list.add_argument("--json", action="store_true", help="print one JSON object per function")
     p_list.add_argument("--family", default=None, help="only this family")
     p_list.set_defaults(handler=_cmd_list)
+
+    p_golden = sub.add_parser("golden", help="generate or verify a golden corpus")
+    golden = p_golden.add_subparsers(dest="golden_command", metavar="ACTION")
+    p_gen = golden.add_parser("generate", help="write the golden corpus to a directory")
+    p_gen.add_argument("--out", required=True, help="corpus directory (created or replaced atomically)")
+    p_gen.add_argument("--family", action="append", help="only this family (repeatable)")
+    p_gen.add_argument("--dtype", action="append", choices=["float32", "float16", "bfloat16"],
+                       help="low-precision variants to include (repeatable; default all)")
+    p_gen.add_argument("--force", action="store_true", help="replace a different corpus in --out")
+    p_gen.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p_gen.set_defaults(handler=_cmd_golden_generate)
+    p_ver = golden.add_parser("verify", help="check a corpus: schema, hashes, and that it is current")
+    p_ver.add_argument("directory")
+    p_ver.add_argument("--no-regenerate", action="store_true",
+                       help="check schema and hashes only, not the values against the spec")
+    p_ver.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p_ver.set_defaults(handler=_cmd_golden_verify)
+    p_golden.set_defaults(handler=lambda a: (p_golden.print_help(), 2)[1])
+
+    p_check = sub.add_parser("check", help="check an implementation against the spec")
+    p_check.add_argument("--adapter", required=True,
+                         help="built-in adapter name, module, module:attribute, or posref.adapters entry point")
+    p_check.add_argument("--dtype", default="float32", choices=["float64", "float32", "float16", "bfloat16"])
+    p_check.add_argument("--device", default="cpu", help="device the adapter computes on (cpu, cuda)")
+    p_check.add_argument("--family", action="append", help="only this family (repeatable)")
+    p_check.add_argument("--function", action="append", help="only this spec function (repeatable)")
+    p_check.add_argument("--case", action="append", help="only this case id (repeatable)")
+    p_check.add_argument("--corpus", help="read cases from this golden corpus instead of the built-in registry")
+    p_check.add_argument("--xfails", help="file of case ids expected to fail, one per line (# comments)")
+    p_check.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per case (default 60)")
+    p_check.add_argument("--report", help="write the JSON report here")
+    p_check.add_argument("--markdown", help="write the Markdown report here")
+    p_check.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p_check.set_defaults(handler=_cmd_check)
+
+    p_adapters = sub.add_parser("adapters", help="list the built-in adapters and whether each can run here")
+    p_adapters.add_argument("--json", action="store_true")
+    p_adapters.set_defaults(handler=_cmd_adapters)
     return parser
 
 
