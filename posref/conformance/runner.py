@@ -20,6 +20,7 @@ from posref.conformance.adapter import Adapter, to_numpy
 from posref.conformance.compare import compare
 from posref.conformance.tolerance import CaseView, budgets
 from posref.golden.case import GoldenCase
+from posref._spec import SPEC_FUNCTIONS, spec_functions
 from posref.golden.registry import call_with, round_to
 
 __all__ = ["CaseResult", "STATUSES", "case_arrays", "run_case", "run_cases"]
@@ -105,6 +106,13 @@ def _float64(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             for n, a in inputs.items()}
 
 
+def spec_function(name: str):
+    """The spec function called ``name``."""
+    if name not in SPEC_FUNCTIONS:
+        spec_functions()
+    return SPEC_FUNCTIONS[name].function
+
+
 def run_case(adapter: Adapter, case: GoldenCase, *, timeout: float | None = 60.0) -> CaseResult:
     """Run one case against the adapter in the adapter's dtype."""
     dtype = adapter.dtype
@@ -122,7 +130,7 @@ def run_case(adapter: Adapter, case: GoldenCase, *, timeout: float | None = 60.0
     start = time.perf_counter()
     try:
         with _time_limit(timeout):
-            raw = call_with(implementation, inputs, case.params)
+            raw = call_with(implementation, inputs, case.params, like=spec_function(case.function))
     except NotImplementedError as exc:
         result.status, result.message = "not_implemented", str(exc) or f"{adapter.name} does not support these parameters"
         return result

@@ -270,3 +270,92 @@ def t5_near_boundary(relative_position: np.ndarray, *, bidirectional: bool, num_
             n_buckets - max_exact
         )
     return large & (np.abs(value - np.round(value)) < 1e-4) & (max_exact + np.round(value) < n_buckets)
+
+
+def _channel_frequencies(theta: np.ndarray, layout: str) -> np.ndarray:
+    """Frequency of every channel of a (sin, cos) or rotary layout built from per-pair theta."""
+    if layout in ("half", "concat"):
+        return np.concatenate([theta, theta])
+    return np.repeat(theta, 2)
+
+
+@_model("cos_sin")
+def _cos_sin(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    from posref.rope import rope_frequencies
+
+    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
+    theta = _channel_frequencies(rope_frequencies(int(view.params["dim"]), base=float(view.params.get("base", 1e4))),
+                                 view.params.get("layout", "half"))
+    phi = np.asarray(view.inputs["positions"], dtype=np.float64)[..., None] * theta
+    angle_error = _angle_error_factor(theta, ua) * np.abs(phi) + ua
+    return {name: angle_error + u * np.abs(y) for name, y in view.expected.items()}
+
+
+@_model("sinusoidal")
+def _sinusoidal(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
+    dim = int(view.params["dim"])
+    base = float(view.params.get("base", 1e4))
+    i = np.arange(dim // 2, dtype=np.float64)
+    if view.params.get("freq_denominator", "dim") == "dim":
+        omega = base ** (-2.0 * i / dim)
+    else:
+        omega = base ** (-i / max(dim // 2 - 1, 1))
+    layout = view.params.get("layout", "interleaved")
+    omega = _channel_frequencies(omega, "half" if layout == "concat" else "interleaved")
+    p = np.asarray(view.inputs["positions"], dtype=np.float64) + float(view.params.get("position_offset", 0))
+    phi = p[..., None] * omega
+    y = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
+    return {"output": _angle_error_factor(omega, ua) * np.abs(phi) + ua + u * y}
+
+
+@_model("rope")
+def _rope(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    from posref.rope import rope_frequencies
+
+    x = np.asarray(view.inputs["x"], dtype=np.float64)
+    y = np.asarray(view.expected["output"], dtype=np.float64)
+    d = x.shape[-1]
+    r = view.params.get("rotary_dim") or d
+    base = float(view.params.get("base", 1e4))
+    if view.params.get("freq_denominator", "rotary_dim") == "head_dim":
+        theta = rope_frequencies(d, base=base)[: r // 2]
+    else:
+        theta = rope_frequencies(r, base=base)
+    p = np.asarray(view.inputs["positions"], dtype=np.float64) + float(view.params.get("position_offset", 0))
+    phi = p[..., None] * theta
+    rotated = slice(d - r, d) if view.params.get("rotated_slice", "first") == "last" else slice(0, r)
+    return {"output": rope_budget(x, y, phi, theta, layout=view.params.get("layout", "half"), dtype=dtype,
+                                  rotated=rotated)}
+
+
+def _t5_params(view: CaseView) -> dict[str, Any]:
+    return {
+        "bidirectional": bool(view.params.get("bidirectional", True)),
+        "num_buckets": int(view.params.get("num_buckets", 32)),
+        "max_distance": int(view.params.get("max_distance", 128)),
+    }
+
+
+@_model("t5_bucket")
+def _t5_bucket(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    rel = np.asarray(view.inputs["relative_position"], dtype=np.int64)
+    return {"output": t5_near_boundary(rel, **_t5_params(view)).astype(np.float64)}
+
+
+@_model("t5_bias")
+def _t5_bias(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    from posref.t5 import t5_relative_bucket
+
+    u = UNIT_ROUNDOFF[dtype]
+    params = _t5_params(view)
+    table = np.asarray(view.inputs["table"], dtype=np.float64)  # (num_buckets, H)
+    rel = (np.asarray(view.inputs["key_positions"], dtype=np.int64)[None, :]
+           - np.asarray(view.inputs["query_positions"], dtype=np.int64)[:, None])  # (T, S)
+    bucket = t5_relative_bucket(rel, **params)
+    near = t5_near_boundary(rel, **params)
+    below = np.abs(table[np.maximum(bucket - 1, 0)] - table[bucket])  # (T, S, H)
+    above = np.abs(table[np.minimum(bucket + 1, table.shape[0] - 1)] - table[bucket])
+    slack = np.where(near[..., None], np.maximum(below, above), 0.0)
+    y = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
+    return {"output": u * y + np.moveaxis(slack, -1, 0)}

@@ -10,7 +10,7 @@ conforming implementation must reject.
 
 from __future__ import annotations
 
-from posref.golden.registry import Arange, CaseSpec, Integers, Normal, Values
+from posref.golden.registry import Arange, CaseSpec, Integers, Normal, Uniform, Values
 
 __all__ = ["CASES"]
 
@@ -66,3 +66,260 @@ _add(CaseSpec(
     inputs={"x": Normal((3, 7)), "angles": Normal((3, 3))}, expect_error="ValueError", error_match="x",
     description="an odd feature width has no pairs",
 ))
+
+#: Functions that take Python callables and so have no golden case.
+NOT_GOLDEN = {"decode_incrementally": "takes Python callables (the position method), not arrays"}
+
+_P = Values(HARD_POSITIONS, "int64")
+
+for layout in ("half", "interleaved"):
+    _add(CaseSpec(
+        id=f"rope_cos_sin.{layout}.hard_positions", function="rope_cos_sin",
+        inputs={"positions": _P}, params={"dim": 128, "base": 10_000.0, "layout": layout}, tolerance="cos_sin",
+        description="cos/sin caches as Hugging Face (half) and GPT-J (interleaved) build them",
+    ))
+_add(CaseSpec(id="rope_cos_sin.invalid.layout", function="rope_cos_sin", inputs={"positions": Arange(0, 4)},
+              params={"dim": 8, "layout": "neox"}, expect_error="ValueError", error_match="layout",
+              description="layout names are 'half' and 'interleaved'"))
+
+for layout in ("half", "interleaved"):
+    _add(
+        CaseSpec(id=f"apply_rope.{layout}.short", function="apply_rope",
+                 inputs={"x": Normal((2, 4, 16, 64)), "positions": Arange(0, 16)},
+                 params={"layout": layout}, tolerance="rope",
+                 description="(B, H, T, D) queries at positions 0..15"),
+        CaseSpec(id=f"apply_rope.{layout}.hard_positions", function="apply_rope",
+                 inputs={"x": Normal((2, len(HARD_POSITIONS), 128)), "positions": _P},
+                 params={"layout": layout, "base": 500_000.0}, tolerance="rope",
+                 description="positions up to 2**20 - 1 where float32 angles lose precision"),
+        CaseSpec(id=f"apply_rope.{layout}.partial_first", function="apply_rope",
+                 inputs={"x": Normal((3, 9, 80)), "positions": Integers((9,), 0, 5000, sort=True)},
+                 params={"layout": layout, "rotary_dim": 20}, tolerance="rope",
+                 description="partial rotary: the first 20 of 80 channels rotate (GPT-NeoX, Phi)"),
+    )
+_add(
+    CaseSpec(id="apply_rope.half.partial_last", function="apply_rope",
+             inputs={"x": Normal((2, 6, 96)), "positions": Arange(100, 106)},
+             params={"rotary_dim": 32, "rotated_slice": "last"}, tolerance="rope",
+             description="the rotated slice is the last 32 channels (DeepSeek MLA)"),
+    CaseSpec(id="apply_rope.half.partial_head_dim_denominator", function="apply_rope",
+             inputs={"x": Normal((2, 6, 64)), "positions": Arange(0, 6)},
+             params={"rotary_dim": 16, "freq_denominator": "head_dim"}, tolerance="rope",
+             description="frequencies with the head width as exponent denominator"),
+    CaseSpec(id="apply_rope.half.batch_positions", function="apply_rope",
+             inputs={"x": Normal((2, 1, 7, 32)), "positions": Integers((2, 1, 7), 0, 140_000, sort=True)},
+             params={}, tolerance="rope", description="per-sequence positions (B, 1, T)"),
+    CaseSpec(id="apply_rope.half.position_offset", function="apply_rope",
+             inputs={"x": Normal((3, 1, 32)), "positions": Arange(0, 1)},
+             params={"position_offset": 131_071}, tolerance="rope",
+             description="one decoding step with a KV-cache offset"),
+    CaseSpec(id="apply_rope.half.odd_sequence", function="apply_rope",
+             inputs={"x": Normal((1, 3, 13, 8)), "positions": Arange(0, 13)},
+             params={"base": 10.0}, tolerance="rope", description="odd sequence length, tiny head, small base"),
+    CaseSpec(id="apply_rope.invalid.odd_head_dim", function="apply_rope",
+             inputs={"x": Normal((2, 63)), "positions": Arange(0, 2)}, expect_error="ValueError",
+             error_match="x", description="odd head width with full rotary"),
+    CaseSpec(id="apply_rope.invalid.rotary_dim_too_large", function="apply_rope",
+             inputs={"x": Normal((2, 8)), "positions": Arange(0, 2)}, params={"rotary_dim": 10},
+             expect_error="ValueError", error_match="rotary_dim", description="rotary_dim wider than the head"),
+    CaseSpec(id="apply_rope.invalid.negative_position", function="apply_rope",
+             inputs={"x": Normal((2, 8)), "positions": Values([-1, 0], "int64")}, expect_error="ValueError",
+             error_match="positions", description="negative positions"),
+)
+
+# -- sinusoidal, Fourier features, learned --------------------------------------------------
+
+for layout in ("interleaved", "concat"):
+    for denominator in ("dim", "half_dim_minus_one"):
+        _add(CaseSpec(
+            id=f"sinusoidal_encoding.{layout}.{denominator}", function="sinusoidal_encoding",
+            inputs={"positions": Values(HARD_POSITIONS[:8], "int64")}, params={
+                "dim": 64, "layout": layout, "freq_denominator": denominator},
+            tolerance="sinusoidal", description=f"{layout} layout, exponent denominator {denominator}",
+        ))
+_add(
+    CaseSpec(id="sinusoidal_encoding.concat.fairseq_offset", function="sinusoidal_encoding",
+             inputs={"positions": Arange(0, 20)}, params={"dim": 32, "layout": "concat",
+             "freq_denominator": "half_dim_minus_one", "position_offset": 2}, tolerance="sinusoidal",
+             description="fairseq: positions start at padding_idx + 1 = 2"),
+    CaseSpec(id="sinusoidal_encoding.invalid.odd_dim", function="sinusoidal_encoding",
+             inputs={"positions": Arange(0, 3)}, params={"dim": 7}, expect_error="ValueError", error_match="dim",
+             description="odd width"),
+    CaseSpec(id="fourier_features.basic", function="fourier_features",
+             inputs={"positions": Arange(0, 33)}, params={"num_frequencies": 6, "period": 32.0},
+             tolerance="elementwise", description="harmonics 1..6 of period 32, cosines then sines"),
+    CaseSpec(id="fourier_features.cos_only", function="fourier_features",
+             inputs={"positions": Integers((4, 5), 0, 1000)}, params={"num_frequencies": 3, "period": 100.0,
+             "include_sine": False}, tolerance="elementwise", description="cosines only, (B, T) positions"),
+    CaseSpec(id="fourier_features.invalid.period", function="fourier_features",
+             inputs={"positions": Arange(0, 3)}, params={"num_frequencies": 2, "period": 0.0},
+             expect_error="ValueError", error_match="period", description="zero period"),
+    CaseSpec(id="learned_position_embedding.basic", function="learned_position_embedding",
+             inputs={"table": Normal((16, 8)), "positions": Integers((2, 5), 0, 16)}, tolerance="gather",
+             description="row lookup"),
+    CaseSpec(id="learned_position_embedding.offset_padding", function="learned_position_embedding",
+             inputs={"table": Normal((12, 4)), "positions": Values([[0, 1, 2, 3], [0, 1, 2, 3]], "int64")},
+             params={"position_offset": 2, "padding_idx": 1}, tolerance="gather",
+             description="OPT-style offset 2 with a padding row"),
+    CaseSpec(id="learned_position_embedding.invalid.out_of_range", function="learned_position_embedding",
+             inputs={"table": Normal((8, 4)), "positions": Arange(0, 9)}, expect_error="ValueError",
+             error_match="positions", description="a position beyond the table"),
+)
+
+# -- Shaw, T5, ALiBi --------------------------------------------------------------------------
+
+_add(
+    CaseSpec(id="shaw_relative_index.square", function="shaw_relative_index",
+             inputs={"query_positions": Arange(0, 12), "key_positions": Arange(0, 12)},
+             params={"max_relative_position": 4}, tolerance="exact", description="clipping at +-4"),
+    CaseSpec(id="shaw_relative_index.decoding", function="shaw_relative_index",
+             inputs={"query_positions": Arange(9, 10), "key_positions": Arange(0, 10)},
+             params={"max_relative_position": 3}, tolerance="exact", description="one query at the end"),
+    CaseSpec(id="shaw_relative_index.invalid.k", function="shaw_relative_index",
+             inputs={"query_positions": Arange(0, 2), "key_positions": Arange(0, 2)},
+             params={"max_relative_position": -1}, expect_error="ValueError", error_match="max_relative_position",
+             description="negative clipping distance"),
+    CaseSpec(id="shaw_relative_embeddings.basic", function="shaw_relative_embeddings",
+             inputs={"table": Normal((7, 5)), "query_positions": Arange(0, 6), "key_positions": Arange(0, 6)},
+             params={"max_relative_position": 3}, tolerance="gather", description="gather a^K_ij"),
+    CaseSpec(id="shaw_relative_embeddings.invalid.table", function="shaw_relative_embeddings",
+             inputs={"table": Normal((6, 5)), "query_positions": Arange(0, 3), "key_positions": Arange(0, 3)},
+             params={"max_relative_position": 3}, expect_error="ValueError", error_match="table",
+             description="table must have 2k + 1 rows"),
+    CaseSpec(id="shaw_relative_logits.basic", function="shaw_relative_logits",
+             inputs={"q": Normal((2, 5, 8)), "k": Normal((2, 6, 8)), "relative_keys": Normal((5, 6, 8))},
+             tolerance="elementwise", description="q.k + q.a^K"),
+    CaseSpec(id="shaw_relative_logits.invalid.shapes", function="shaw_relative_logits",
+             inputs={"q": Normal((2, 5, 8)), "k": Normal((2, 6, 8)), "relative_keys": Normal((5, 5, 8))},
+             expect_error="ValueError", error_match="relative_keys", description="a^K of the wrong shape"),
+    CaseSpec(id="shaw_relative_values.basic", function="shaw_relative_values",
+             inputs={"weights": Uniform((2, 5, 6)), "v": Normal((2, 6, 8)), "relative_values": Normal((5, 6, 8))},
+             tolerance="elementwise", description="sum_j w_ij (v_j + a^V_ij)"),
+    CaseSpec(id="shaw_relative_values.invalid.shapes", function="shaw_relative_values",
+             inputs={"weights": Uniform((2, 5, 6)), "v": Normal((2, 7, 8)), "relative_values": Normal((5, 6, 8))},
+             expect_error="ValueError", error_match="v", description="values of the wrong length"),
+)
+_REL = Arange(-300, 301)
+for bidirectional in (True, False):
+    for nb, md in [(32, 128), (64, 256), (16, 64)]:
+        word = "bidirectional" if bidirectional else "causal"
+        _add(CaseSpec(
+            id=f"t5_relative_bucket.{word}.b{nb}.d{md}", function="t5_relative_bucket", inputs={"relative_position": _REL},
+            params={"bidirectional": bidirectional, "num_buckets": nb, "max_distance": md}, tolerance="t5_bucket",
+            description=f"every relative position in [-300, 300], {nb} buckets, max distance {md}",
+        ))
+_add(
+    CaseSpec(id="t5_relative_bucket.bidirectional.far", function="t5_relative_bucket",
+             inputs={"relative_position": Values([-10**6, -131071, -129, -128, -127, 127, 128, 129, 131071, 10**6],
+                                                  "int64")},
+             params={}, tolerance="t5_bucket", description="around and far beyond max_distance"),
+    CaseSpec(id="t5_relative_bucket.invalid.num_buckets", function="t5_relative_bucket",
+             inputs={"relative_position": Arange(0, 3)}, params={"num_buckets": 0}, expect_error="ValueError",
+             error_match="num_buckets", description="no buckets"),
+)
+for bidirectional in (True, False):
+    word = "bidirectional" if bidirectional else "causal"
+    _add(CaseSpec(
+        id=f"t5_relative_bias.{word}", function="t5_relative_bias",
+        inputs={"table": Normal((32, 8)), "query_positions": Arange(0, 40), "key_positions": Arange(0, 40)},
+        params={"bidirectional": bidirectional}, tolerance="t5_bias",
+        description=f"{word} bias for 40 tokens, 8 heads",
+    ))
+_add(
+    CaseSpec(id="t5_relative_bias.decoding_long", function="t5_relative_bias",
+             inputs={"table": Normal((32, 4)), "query_positions": Values([5000], "int64"),
+                     "key_positions": Arange(0, 5001)},
+             params={"bidirectional": False}, tolerance="t5_bias", description="one query after 5000 cached keys"),
+    CaseSpec(id="t5_relative_bias.invalid.table", function="t5_relative_bias",
+             inputs={"table": Normal((30, 4)), "query_positions": Arange(0, 3), "key_positions": Arange(0, 3)},
+             expect_error="ValueError", error_match="table", description="table rows must equal num_buckets"),
+)
+for heads in (1, 8, 12, 20, 40, 64, 6, 3):
+    for rule in ("paper", "mpt"):
+        _add(CaseSpec(
+            id=f"alibi_slopes.{rule}.h{heads}", function="alibi_slopes", inputs={},
+            params={"num_heads": heads, "rule": rule}, tolerance="linear_bias",
+            description=f"{rule} slopes for {heads} heads",
+        ))
+_add(CaseSpec(id="alibi_slopes.invalid.zero_heads", function="alibi_slopes", inputs={}, params={"num_heads": 0},
+              expect_error="ValueError", error_match="num_heads", description="zero heads"))
+_SLOPES12 = [2.0 ** (-8 * k / 8) for k in range(1, 9)] + [2.0 ** (-(2 * k - 1) * 0.5) for k in range(1, 5)]
+for form in ("distance", "key_index", "last_key_anchored", "symmetric"):
+    _add(CaseSpec(
+        id=f"alibi_bias.{form}.causal", function="alibi_bias",
+        inputs={"slopes": Values(_SLOPES12), "query_positions": Arange(0, 24), "key_positions": Arange(0, 24)},
+        params={"form": form, "causal": True}, tolerance="linear_bias",
+        description=f"{form} form, 12 heads (not a power of two), causal",
+    ))
+_add(
+    CaseSpec(id="alibi_bias.symmetric.bidirectional_long", function="alibi_bias",
+             inputs={"slopes": Values(_SLOPES12[:4]), "query_positions": Values([0, 2047, 8191], "int64"),
+                     "key_positions": Arange(0, 8192)},
+             params={"form": "symmetric", "causal": False}, tolerance="linear_bias",
+             description="bidirectional -m|i-j| up to distance 8191 (bf16 spacing there is 32 x slope)"),
+    CaseSpec(id="alibi_bias.distance.falcon_scale", function="alibi_bias",
+             inputs={"slopes": Values(_SLOPES12[:8]), "query_positions": Arange(0, 10), "key_positions": Arange(0, 10)},
+             params={"scale": 0.125}, tolerance="linear_bias", description="Falcon divides the bias by sqrt(64)"),
+    CaseSpec(id="alibi_bias.invalid.form", function="alibi_bias",
+             inputs={"slopes": Values([0.5]), "query_positions": Arange(0, 2), "key_positions": Arange(0, 2)},
+             params={"form": "bloom"}, expect_error="ValueError", error_match="form", description="unknown form"),
+)
+
+# -- FoPE, CPE, attention --------------------------------------------------------------------
+
+_add(
+    CaseSpec(id="fope_frequencies.d64.l2048", function="fope_frequencies", inputs={},
+             params={"dim": 64, "max_sequence_length": 2048}, tolerance="frequency",
+             description="frequencies below 2 pi / 2048 set to zero"),
+    CaseSpec(id="fope_frequencies.d128.l512.ratio2", function="fope_frequencies", inputs={},
+             params={"dim": 128, "max_sequence_length": 512, "floor_ratio": 2.0}, tolerance="frequency",
+             description="a doubled floor"),
+    CaseSpec(id="fope_frequencies.invalid.length", function="fope_frequencies", inputs={},
+             params={"dim": 64, "max_sequence_length": 0}, expect_error="ValueError",
+             error_match="max_sequence_length", description="zero training length"),
+)
+# dim 64, base 1e4, L = 2048: frequencies theta_i >= 2 pi / 2048 are i = 0..20, so K = 21 kept.
+for pad_sin, label in ((1.0, "paper_pad"), (0.0, "vllm_pad")):
+    _add(CaseSpec(
+        id=f"apply_fope.{label}", function="apply_fope",
+        inputs={"x": Normal((2, 4, 10, 64)), "positions": Arange(0, 10), "sin_coef": Normal((21, 16), 0.3),
+                "cos_coef": Normal((21, 16), 0.3)},
+        params={"max_sequence_length": 2048, "pad_sin": pad_sin}, tolerance="elementwise",
+        description=f"16 Fourier pairs of 32, shared coefficients, padding sine {pad_sin}",
+    ))
+_add(
+    CaseSpec(id="apply_fope.per_head", function="apply_fope",
+             inputs={"x": Normal((1, 3, 6, 64)), "positions": Arange(1000, 1006), "sin_coef": Normal((3, 21, 21), 0.3),
+                     "cos_coef": Normal((3, 21, 21), 0.3)},
+             params={"max_sequence_length": 2048}, tolerance="elementwise",
+             description="one coefficient matrix per head, M = K (vLLM)"),
+    CaseSpec(id="apply_fope.invalid.coef_rows", function="apply_fope",
+             inputs={"x": Normal((2, 64)), "positions": Arange(0, 2), "sin_coef": Normal((20, 16)),
+                     "cos_coef": Normal((20, 16))},
+             params={"max_sequence_length": 2048}, expect_error="ValueError", error_match="coef",
+             description="coefficient rows must equal the number of kept frequencies"),
+)
+_add(
+    CaseSpec(id="peg.k3.class_token", function="peg",
+             inputs={"tokens": Normal((2, 1 + 5 * 7, 6)), "weight": Normal((6, 1, 3, 3), 0.3), "bias": Normal((6,), 0.1)},
+             params={"grid_shape": [5, 7], "has_class_token": True}, tolerance="elementwise",
+             description="3 x 3 depthwise PEG on a 5 x 7 grid with a class token"),
+    CaseSpec(id="peg.k5.no_class_token", function="peg",
+             inputs={"tokens": Normal((1, 16, 4)), "weight": Normal((4, 1, 5, 5), 0.2), "bias": Normal((4,), 0.1)},
+             params={"grid_shape": [4, 4]}, tolerance="elementwise", description="kernel larger than the border"),
+    CaseSpec(id="peg.invalid.even_kernel", function="peg",
+             inputs={"tokens": Normal((1, 16, 4)), "weight": Normal((4, 1, 2, 2)), "bias": Normal((4,))},
+             params={"grid_shape": [4, 4]}, expect_error="ValueError", error_match="weight",
+             description="even kernels have no centre"),
+    CaseSpec(id="attention.causal_bias", function="attention",
+             inputs={"q": Normal((2, 3, 9, 16)), "k": Normal((2, 3, 9, 16)), "v": Normal((2, 3, 9, 16)),
+                     "bias": Normal((3, 9, 9))},
+             params={"causal": True}, tolerance="elementwise", description="causal attention with an additive bias"),
+    CaseSpec(id="attention.shaw_terms", function="attention",
+             inputs={"q": Normal((1, 2, 5, 8)), "k": Normal((1, 2, 7, 8)), "v": Normal((1, 2, 7, 8)),
+                     "relative_keys": Normal((5, 7, 8), 0.5), "relative_values": Normal((5, 7, 8), 0.5)},
+             params={}, tolerance="elementwise", description="relative key and value terms, T < S"),
+    CaseSpec(id="attention.invalid.shapes", function="attention",
+             inputs={"q": Normal((1, 2, 5, 8)), "k": Normal((1, 2, 7, 4)), "v": Normal((1, 2, 7, 8))},
+             expect_error="ValueError", error_match="k", description="query and key widths differ"),
+)

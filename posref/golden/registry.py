@@ -148,25 +148,29 @@ def _as_output(value: Any) -> np.ndarray:
     return array.astype(np.float64)
 
 
-def call_with(function, inputs: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> Any:
+def call_with(function, inputs: Mapping[str, np.ndarray], params: Mapping[str, Any], *, like=None) -> Any:
     """Call ``function`` the way every case is called.
 
     Positional-only parameters are filled in signature order from ``inputs``
     (arrays) or, for positional scalars such as ``dim``, from ``params``;
-    every other entry of ``params`` is passed by keyword.
+    every other input and parameter is passed by keyword.  ``like`` (default
+    ``function`` itself) is the function whose signature decides this: an
+    adapter is called the way the spec function of the same name is.
     """
     params = dict(params)
+    remaining = dict(inputs)
     positional = []
-    for parameter in inspect.signature(function).parameters.values():
+    for parameter in inspect.signature(like or function).parameters.values():
         if parameter.kind is not inspect.Parameter.POSITIONAL_ONLY:
             break
-        if parameter.name in inputs:
-            positional.append(inputs[parameter.name])
+        if parameter.name in remaining:
+            positional.append(remaining.pop(parameter.name))
         elif parameter.name in params:
             positional.append(params.pop(parameter.name))
         else:
             break
-    return function(*positional, **params)
+    # arrays that are options (an attention bias, say) go by keyword
+    return function(*positional, **remaining, **params)
 
 
 def build_case(spec: CaseSpec, dtypes: Sequence[str] = LOW_PRECISION_DTYPES) -> GoldenCase:
