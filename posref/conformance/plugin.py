@@ -1,0 +1,98 @@
+"""The pytest door to the conformance suite.
+
+Installed with posref (entry point ``pytest11``), it adds options and, when
+``--posref-adapter`` is given, one test item per golden case::
+
+    pytest --posref-adapter mylib.posref_adapter --posref-dtype bfloat16
+
+Item ids are stable: ``posref[<dtype>]::<case id>``.  Items use the same
+runner and error model as ``posref check``: "not implemented" and "skipped"
+cases are reported as pytest skips, expected failures (``--posref-xfails``)
+as xfails.  Without ``--posref-adapter`` the plugin adds nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("posref", "posref conformance")
+    group.addoption("--posref-adapter", default=None,
+                    help="adapter to check: built-in name, module, module:attribute or entry point")
+    group.addoption("--posref-dtype", default="float32", choices=["float64", "float32", "float16", "bfloat16"],
+                    help="dtype the adapter computes in (default float32)")
+    group.addoption("--posref-device", default="cpu", help="device the adapter computes on (default cpu)")
+    group.addoption("--posref-family", action="append", default=None, help="only this family (repeatable)")
+    group.addoption("--posref-corpus", default=None, help="read cases from this golden corpus directory")
+    group.addoption("--posref-xfails", default=None, help="file of case ids expected to fail")
+    group.addoption("--posref-timeout", type=float, default=60.0, help="seconds per case (default 60)")
+
+
+class PosrefCaseItem(pytest.Item):
+    """One golden case run against the adapter."""
+
+    def __init__(self, *, case, adapter, timeout, expected_failure, **kwargs):
+        super().__init__(**kwargs)
+        self.case = case
+        self.adapter = adapter
+        self.timeout = timeout
+        if expected_failure:
+            self.add_marker(pytest.mark.xfail(reason="listed in --posref-xfails", strict=False))
+
+    def runtest(self) -> None:
+        from posref.conformance.runner import run_case
+
+        result = run_case(self.adapter, self.case, timeout=self.timeout)
+        if result.status in ("not_implemented", "skipped"):
+            pytest.skip(f"{result.status.replace('_', ' ')}: {result.message}")
+        if result.status != "pass":
+            raise PosrefCaseFailure(result)
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, PosrefCaseFailure):
+            r = excinfo.value.result
+            lines = [f"{r.status}: {r.message}", f"function {r.function}, dtype {r.dtype}"]
+            for name, c in r.outputs.items():
+                lines.append(f"  {name}: max abs {c['max_abs_error']:.3g}, max rel {c['max_rel_error']:.3g}, "
+                             f"max ULP {c['max_ulp']:.3g}, budget share {c['budget_share']:.3g}")
+            lines.append(f"reproduce: {r.repro}")
+            return "\n".join(lines)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, None, f"posref[{self.adapter.dtype}]::{self.case.id}"
+
+
+class PosrefCaseFailure(Exception):
+    def __init__(self, result):
+        super().__init__(result.message)
+        self.result = result
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    spec = config.getoption("--posref-adapter")
+    if not spec:
+        return
+    from posref.cli import _read_xfails, _registry_cases
+    from posref.conformance.adapter import AdapterError, load_adapter
+    from posref.golden import read_corpus
+
+    dtype = config.getoption("--posref-dtype")
+    try:
+        adapter = load_adapter(spec, dtype=dtype, device=config.getoption("--posref-device"))
+    except AdapterError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    families = config.getoption("--posref-family")
+    corpus = config.getoption("--posref-corpus")
+    if corpus:
+        cases = [c for c in read_corpus(corpus) if families is None or c.family in families]
+    else:
+        cases = _registry_cases(families, [dtype] if dtype != "float64" else [], None)
+    xfail_file = config.getoption("--posref-xfails")
+    xfails = set(_read_xfails(xfail_file)) if xfail_file else set()
+    for case in cases:
+        items.append(PosrefCaseItem.from_parent(
+            session, name=f"posref[{dtype}]::{case.id}", case=case, adapter=adapter,
+            timeout=config.getoption("--posref-timeout"), expected_failure=case.id in xfails,
+        ))
