@@ -11,7 +11,7 @@ import numpy as np
 from posref._spec import spec
 from posref._validate import ensure_array, ensure_choice, ensure_int, ensure_positions, ensure_real
 
-__all__ = ["rope_frequencies", "rope_angles", "apply_rotary"]
+__all__ = ["rope_frequencies", "rope_angles", "rope_cos_sin", "apply_rotary", "apply_rope"]
 
 LAYOUTS = ("half", "interleaved")
 
@@ -113,8 +113,96 @@ def rope_angles(positions, dim, /, *, base=10_000.0):
            [2. , 0.2]])
     """
     positions = ensure_positions("positions", positions, integer=False)
+    dim = ensure_int("dim", dim, minimum=1, even=True)
+    base = ensure_real("base", base, exclusive_minimum=1.0)
     theta = rope_frequencies(dim, base=base)
     return positions[..., None] * theta  # (..., dim/2)
+
+
+@spec(family="rope", reference=ROPE_REFERENCE)
+def rope_cos_sin(positions, dim, /, *, base=10_000.0, layout="half"):
+    r"""Cosine and sine tables of RoPE, expanded to one entry per channel.
+
+    Every pair angle :math:`\phi_{p,i} = p\,\theta_i` (see
+    :func:`rope_angles`) appears once for each of the two channels of
+    pair :math:`i`, in the order the layout gives those channels.  This
+    is the form the rotary modules of Hugging Face ``transformers``
+    return and ``apply_rotary_pos_emb`` consumes; vLLM
+    (``cos_sin_cache``) and flash-attn cache only the ``dim/2`` distinct
+    values and pair them with the channel halves directly, which is
+    :func:`apply_rotary`.  With these tables a rotation is
+
+    .. math::
+
+        x' = x \odot \cos + \operatorname{rot}(x) \odot \sin
+
+    where :math:`\operatorname{rot}` is ``rotate_half``
+    (:math:`(x_a, x_b) \mapsto (-x_b, x_a)` on the two halves) for the
+    half layout and ``rotate_every_two`` (the same map on channels
+    :math:`2i, 2i+1`) for the interleaved layout.
+
+    Parameters
+    ----------
+    positions : array_like of real, shape ``(...)``
+        Token positions; non-negative, finite; fractional values allowed.
+    dim : int
+        Number of rotated channels, positive and even.
+    base : float, keyword-only
+        The base of :func:`rope_frequencies`, greater than 1.
+    layout : {"half", "interleaved"}, keyword-only
+        ``"half"``: channel ``j`` and ``j + dim/2`` hold pair ``j``, so the
+        tables are ``concat(c, c)`` (GPT-NeoX, Hugging Face ``rotate_half``
+        models, vLLM ``is_neox_style=True``).  ``"interleaved"``: channels
+        ``2i`` and ``2i + 1`` hold pair ``i``, so every entry is repeated
+        twice in place (GPT-J, Meta's complex form, torchtune).  Default
+        ``"half"``, as in :func:`apply_rotary`.
+
+    Returns
+    -------
+    cos, sin : tuple of numpy.ndarray
+        Two float64 arrays, each of shape ``positions.shape + (dim,)``.
+
+    Raises
+    ------
+    TypeError
+        If ``positions`` is not a real array, or ``dim``/``base`` have the
+        wrong type.
+    ValueError
+        If ``positions`` holds negative or non-finite values, ``dim`` is
+        not positive and even, ``base <= 1``, or ``layout`` is unknown.
+
+    See Also
+    --------
+    rope_angles : The angles these tables are the cosine and sine of.
+    apply_rope : Rotate queries or keys with these angles.
+
+    References
+    ----------
+    .. [1] J. Su et al., "RoFormer: Enhanced Transformer with Rotary
+       Position Embedding", 2021, arXiv:2104.09864, eq. (34).
+
+    Examples
+    --------
+    Position 1 with ``dim=4``, ``base=100``: the pair angles are 1 and 0.1.
+
+    >>> from posref import rope_cos_sin
+    >>> cos, sin = rope_cos_sin([1], 4, base=100.0)
+    >>> cos.round(4)
+    array([[0.5403, 0.995 , 0.5403, 0.995 ]])
+    >>> cos, sin = rope_cos_sin([1], 4, base=100.0, layout="interleaved")
+    >>> sin.round(4)
+    array([[0.8415, 0.8415, 0.0998, 0.0998]])
+    """
+    positions = ensure_positions("positions", positions, integer=False)
+    dim = ensure_int("dim", dim, minimum=1, even=True)
+    base = ensure_real("base", base, exclusive_minimum=1.0)
+    layout = ensure_choice("layout", layout, LAYOUTS)
+    angles = rope_angles(positions, dim, base=base)  # (..., dim/2)
+    if layout == "half":
+        phi = np.concatenate([angles, angles], axis=-1)  # (..., dim): [c, c]
+    else:
+        phi = np.repeat(angles, 2, axis=-1)  # (..., dim): [c0, c0, c1, c1, ...]
+    return np.cos(phi), np.sin(phi)
 
 
 def _pair_views(x, layout):
@@ -214,3 +302,212 @@ def apply_rotary(x, angles, /, *, layout="half"):
     rotated_a = x_a * cos - x_b * sin
     rotated_b = x_b * cos + x_a * sin
     return _merge_pairs(rotated_a, rotated_b, layout)
+
+
+ROTATED_SLICES = ("first", "last", "first_pairs")
+FREQ_DENOMINATORS = ("rotary_dim", "head_dim")
+
+
+def _check_positions_against(positions, x):
+    """Raise unless ``positions`` broadcasts to ``x.shape[:-1]`` without growing it."""
+    target = x.shape[:-1]
+    try:
+        ok = np.broadcast_shapes(positions.shape, target) == target
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"positions must broadcast to x.shape[:-1] = {target}, got positions of shape "
+            f"{positions.shape} for x of shape {x.shape}; for x of shape (B, H, T, D) pass "
+            "positions of shape (T,) or (B, 1, T)"
+        )
+
+
+def _rotated_channels(head_dim, rotary_dim, rotated_slice, layout):
+    """Indices of the rotated channels, in the order the layout reads them."""
+    if rotated_slice == "first":
+        return np.arange(rotary_dim)
+    if rotated_slice == "last":
+        return np.arange(head_dim - rotary_dim, head_dim)
+    if layout == "interleaved":  # the first rotary_dim/2 pairs are channels 0..rotary_dim-1
+        return np.arange(rotary_dim)
+    half = np.arange(rotary_dim // 2)
+    return np.concatenate([half, head_dim // 2 + half])  # pairs (j, j + D/2), j < rotary_dim/2
+
+
+@spec(family="rope", reference=ROPE_REFERENCE)
+def apply_rope(
+    x,
+    positions,
+    /,
+    *,
+    base=10_000.0,
+    layout="half",
+    rotary_dim=None,
+    rotated_slice="first",
+    freq_denominator="rotary_dim",
+    position_offset=0,
+):
+    r"""Apply rotary position embedding to queries or keys.
+
+    Every rotated channel pair :math:`(x_a, x_b)` of the token at position
+    :math:`p` is turned by the angle :math:`(p + p_0)\,\theta_i`; channels
+    outside the rotated set pass through unchanged (partial rotary).  The
+    same function serves queries and keys: the attention score
+    :math:`\langle R(m) q, R(n) k \rangle` then depends on the positions
+    only through :math:`n - m`.
+
+    Parameters
+    ----------
+    x : array_like of real, shape ``(..., D)``
+        Features per head, for example ``(B, H, T, D)`` or ``(T, D)``;
+        ``D`` (the head dimension) positive and even.  Any leading axes.
+    positions : array_like of real
+        Position of every token; non-negative, finite, fractional values
+        allowed.  Its shape must broadcast to ``x.shape[:-1]`` (NumPy
+        rules, aligned on the right) without enlarging it: for ``x`` of
+        shape ``(B, H, T, D)`` pass ``(T,)`` (same positions everywhere)
+        or ``(B, 1, T)`` (per sequence, shared by the heads); for
+        ``(B, T, H, D)`` pass ``(B, T, 1)``.
+    base : float, keyword-only
+        The base of :func:`rope_frequencies`, greater than 1
+        (``rope_theta`` in model configs).
+    layout : {"half", "interleaved"}, keyword-only
+        How channels form pairs inside the rotated set; see
+        :func:`apply_rotary`.  Default ``"half"`` (GPT-NeoX, Hugging Face
+        ``rotate_half``, vLLM ``is_neox_style=True``, ONNX
+        ``interleaved=0``); ``"interleaved"`` is the paper's pairing
+        (GPT-J, Meta's complex form, torchtune, ONNX ``interleaved=1``).
+    rotary_dim : int or None, keyword-only
+        Number of rotated channels :math:`r`, positive, even and at most
+        ``D``; ``None`` (default) rotates all ``D`` channels.  Hugging
+        Face derives it as ``int(head_dim * partial_rotary_factor)``,
+        GPT-NeoX from ``rotary_pct``, GPT-J passes ``rotary_dim``.
+    rotated_slice : {"first", "last", "first_pairs"}, keyword-only
+        Which channels are rotated when :math:`r < D`.  ``"first"``
+        (default): channels ``0 .. r-1``, paired among themselves by
+        ``layout`` (Hugging Face, vLLM, ONNX ``rotary_embedding_dim``,
+        GPT-J, GPT-NeoX, flash-attn, x-transformers).  ``"last"``:
+        channels ``D-r .. D-1`` (DeepSeek MLA, whose heads concatenate
+        the pass-through part and then the rotary part).
+        ``"first_pairs"``: the first :math:`r/2` pairs of the layout
+        applied to the whole head, i.e. channels ``j`` and ``j + D/2``
+        for :math:`j < r/2` in the half layout (Hugging Face
+        ``rope_type="proportional"``, which pads the frequency table
+        with zeros up to ``D/2``); identical to ``"first"`` for the
+        interleaved layout.
+    freq_denominator : {"rotary_dim", "head_dim"}, keyword-only
+        The :math:`d'` in :math:`\theta_i = \text{base}^{-2i/d'}`.
+        ``"rotary_dim"`` (default; Hugging Face default, linear, dynamic,
+        YaRN, LongRoPE and Llama 3 types, vLLM, GPT-NeoX):
+        :math:`d' = r`.  ``"head_dim"`` (Hugging Face
+        ``"proportional"``): :math:`d' = D`, so the rotated pairs keep the
+        slowest-decaying part of the full-head spectrum.  No difference
+        when :math:`r = D`.
+    position_offset : float, keyword-only
+        Non-negative :math:`p_0` added to every position, default 0: the
+        number of tokens already in a KV cache during incremental
+        decoding (flash-attn ``seqlen_offsets``, ONNX Runtime's scalar
+        ``position_ids``).  Same result as passing ``positions + p_0``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 array of the same shape as ``x``.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` or ``positions`` is not a real numeric array, or an
+        option has the wrong type.
+    ValueError
+        If ``D`` is odd or zero, ``positions`` is negative, non-finite or
+        does not broadcast to ``x.shape[:-1]``, ``x`` is not finite,
+        ``rotary_dim`` is not a positive even integer at most ``D``,
+        ``base <= 1``, ``position_offset < 0``, or ``layout``,
+        ``rotated_slice`` or ``freq_denominator`` is not one of its
+        values.
+
+    See Also
+    --------
+    rope_angles, rope_cos_sin, apply_rotary : The layers this composes.
+
+    Notes
+    -----
+    With :math:`\mathcal{R}` the rotated channels and
+    :math:`(a_i, b_i)` the channels of pair :math:`i` in
+    :math:`\mathcal{R}`:
+
+    .. math::
+
+        \begin{pmatrix} y_{a_i} \\ y_{b_i} \end{pmatrix} =
+        \begin{pmatrix} \cos\phi_i & -\sin\phi_i \\
+                        \sin\phi_i & \cos\phi_i \end{pmatrix}
+        \begin{pmatrix} x_{a_i} \\ x_{b_i} \end{pmatrix},
+        \qquad \phi_i = (p + p_0)\,\text{base}^{-2i/d'},
+        \qquad i = 0, \dots, r/2 - 1,
+
+    and :math:`y_c = x_c` for every channel :math:`c \notin \mathcal{R}`.
+    The rotation is by :math:`+\phi` (the sign of every implementation
+    surveyed), which is the complex product
+    :math:`(x_a + i x_b)\,e^{i\phi}` of [1]_.
+
+    References
+    ----------
+    .. [1] J. Su et al., "RoFormer: Enhanced Transformer with Rotary
+       Position Embedding", 2021, arXiv:2104.09864, eqs. (15), (34).
+
+    Examples
+    --------
+    One token at position 1 with ``D = 4``: the pair angles are 1 and
+    0.01.  The half layout pairs channels (0, 2) and (1, 3), the
+    interleaved layout (0, 1) and (2, 3).
+
+    >>> import numpy as np
+    >>> from posref import apply_rope
+    >>> apply_rope(np.ones((1, 4)), [1]).round(4)
+    array([[-0.3012,  0.99  ,  1.3818,  1.0099]])
+    >>> apply_rope(np.ones((1, 4)), [1], layout="interleaved").round(4)
+    array([[-0.3012,  1.3818,  0.99  ,  1.0099]])
+
+    Only the first two channels turn with ``rotary_dim=2``:
+
+    >>> apply_rope(np.ones((1, 4)), [1], rotary_dim=2).round(4)
+    array([[-0.3012,  1.3818,  1.    ,  1.    ]])
+
+    The score depends only on the offset between the two positions:
+
+    >>> q = np.array([0.3, -1.2, 0.5, 2.0])
+    >>> k = np.array([1.1, 0.4, -0.7, 0.9])
+    >>> def score(m, n):
+    ...     return apply_rope(q, m) @ apply_rope(k, n)
+    >>> bool(np.isclose(score(5, 2), score(13, 10)))
+    True
+    """
+    x = ensure_array("x", x, min_ndim=1)
+    positions = ensure_positions("positions", positions, integer=False)
+    base = ensure_real("base", base, exclusive_minimum=1.0)
+    layout = ensure_choice("layout", layout, LAYOUTS)
+    rotated_slice = ensure_choice("rotated_slice", rotated_slice, ROTATED_SLICES)
+    freq_denominator = ensure_choice("freq_denominator", freq_denominator, FREQ_DENOMINATORS)
+    position_offset = ensure_real("position_offset", position_offset, minimum=0.0)
+    head_dim = x.shape[-1]
+    if head_dim == 0 or head_dim % 2:
+        raise ValueError(f"x must have an even, non-zero last dimension (head_dim D), got shape {x.shape}")
+    if rotary_dim is None:
+        rotary_dim = head_dim
+    else:
+        rotary_dim = ensure_int("rotary_dim", rotary_dim, minimum=1, even=True)
+        if rotary_dim > head_dim:
+            raise ValueError(
+                f"rotary_dim must be a positive even integer <= {head_dim} (head_dim, the last "
+                f"dimension of x), got rotary_dim={rotary_dim}"
+            )
+    _check_positions_against(positions, x)
+
+    denominator = rotary_dim if freq_denominator == "rotary_dim" else head_dim
+    angles = rope_angles(positions + position_offset, denominator, base=base)[..., : rotary_dim // 2]  # (..., r/2)
+    channels = _rotated_channels(head_dim, rotary_dim, rotated_slice, layout)
+    out = x.copy()
+    out[..., channels] = apply_rotary(x[..., channels], angles, layout=layout)
+    return out
