@@ -1,3 +1,310 @@
-"""(module under construction)"""
+r"""xPos: rotary position embedding with an exponential decay per pair.
 
-__all__: list[str] = []
+xPos multiplies the rotary pair :math:`i` of a query at position
+:math:`m` by :math:`\zeta_i^{m/B}` and of a key at position :math:`n` by
+:math:`\zeta_i^{-n/B}`, with :math:`0 < \zeta_i < 1`.  The score of the
+pair then carries :math:`\zeta_i^{(m - n)/B}`, which decays with the
+distance for :math:`m > n` and depends on the positions only through
+:math:`m - n`.
+
+Implementations centre the positions used in the *scale* (not in the
+rotation) to keep :math:`\zeta^{\pm p/B}` within floating-point range;
+they centre differently, which changes every rotated query and key but
+not their dot products.  ``centering`` names the choice.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from posref._spec import spec
+from posref._validate import ensure_array, ensure_bool, ensure_choice, ensure_int, ensure_positions, ensure_real
+from posref.rope import LAYOUTS, apply_rotary, rope_angles
+
+__all__ = ["xpos_scales", "apply_xpos"]
+
+CENTERINGS = ("ceil_half", "floor_half", "none")
+
+XPOS_REFERENCE = (
+    "Y. Sun, L. Dong, B. Patra, S. Ma, S. Huang, A. Benhaim, V. Chaudhary, X. Song, F. Wei, "
+    "'A Length-Extrapolatable Transformer', 2022, arXiv:2212.10554"
+)
+
+#: Largest |exponent| of exp() allowed for the scale; exp(700) ~ 1e304.
+_MAX_LOG_SCALE = 700.0
+
+
+def _zeta(dim):
+    """Per-pair decay base (2i + 0.4 d) / (1.4 d), shape (dim/2,)."""
+    i = np.arange(dim // 2, dtype=np.float64)
+    return (2.0 * i + 0.4 * dim) / (1.4 * dim)
+
+
+def _check_xpos_options(positions, scale_base, centering, sequence_length, downscale):
+    scale_base = ensure_real("scale_base", scale_base, exclusive_minimum=0.0)
+    centering = ensure_choice("centering", centering, CENTERINGS)
+    if sequence_length is not None:
+        sequence_length = ensure_int("sequence_length", sequence_length, minimum=1)
+    downscale = ensure_bool("downscale", downscale)
+    largest = int(positions.max()) if positions.size else -1
+    if sequence_length is None:
+        sequence_length = largest + 1
+    elif largest >= sequence_length:
+        raise ValueError(
+            f"sequence_length must be greater than every position (largest position {largest}), "
+            f"got sequence_length={sequence_length}"
+        )
+    if centering == "ceil_half":
+        shift = -(-sequence_length // 2)
+    elif centering == "floor_half":
+        shift = sequence_length // 2
+    else:
+        shift = 0
+    centred = positions - shift
+    if centred.size:
+        worst = int(np.abs(centred).max())
+        # |ln zeta_i| is largest for i = 0, where zeta_0 = 2/7 for every dim
+        if worst / scale_base * math.log(3.5) > _MAX_LOG_SCALE:
+            raise ValueError(
+                f"positions are too far from the centre for scale_base={scale_base}: the scale "
+                f"(2/7)**({worst}/scale_base) is not representable in float64; need "
+                f"|centred position| <= {math.floor(_MAX_LOG_SCALE / math.log(3.5) * scale_base)}"
+            )
+    return scale_base, centred, downscale
+
+
+@spec(family="xpos", reference=XPOS_REFERENCE)
+def xpos_scales(positions, dim, /, *, scale_base=512.0, centering="ceil_half", sequence_length=None, downscale=False):
+    r"""Per-pair xPos scale factors at the given positions.
+
+    Parameters
+    ----------
+    positions : array_like of int, shape ``(...)``
+        Token positions; non-negative integers.
+    dim : int
+        Number of rotated channels :math:`d` (the head dimension in every
+        implementation surveyed); positive and even.
+    scale_base : float, keyword-only
+        :math:`B > 0`, default 512 (torchscale, rotary-embedding-torch
+        ``xpos_scale_base``, x-transformers ``scale_base``; flash-attn
+        ``scale_base`` has no default and disables xPos when ``None``).
+    centering : {"ceil_half", "floor_half", "none"}, keyword-only
+        How a position :math:`p` becomes the exponent position :math:`c`,
+        with :math:`N` the ``sequence_length``:
+
+        * ``"ceil_half"`` (default): :math:`c = p - \lceil N/2 \rceil`,
+          torchscale ``XPOS`` (the authors' code), whose scale positions
+          start at ``min_pos = -N // 2`` (Python floor division of
+          :math:`-N`).  For :math:`N = 5`: ``-3 .. 1``.
+        * ``"floor_half"``: :math:`c = p - \lfloor N/2 \rfloor`,
+          rotary-embedding-torch (``t - len(t) // 2``), x-transformers
+          (``t - max_pos // 2``) and flash-attn (``arange(seqlen) -
+          seqlen // 2``, with ``seqlen`` the length of its cos/sin cache).
+          For :math:`N = 5`: ``-2 .. 2``.
+        * ``"none"``: :math:`c = p`, the formula as the paper writes it.
+
+        All three give the same query-key products; the two halves agree
+        for even :math:`N`.
+    sequence_length : int or None, keyword-only
+        :math:`N`, greater than every position; ``None`` (default) means
+        ``max(positions) + 1`` (0 for empty positions).  torchscale uses
+        the key length including the cached prefix (``length + offset``),
+        flash-attn the length of its cache.
+    downscale : bool, keyword-only
+        Return the key scale :math:`\zeta^{-c/B}` instead of the query
+        scale :math:`\zeta^{c/B}` (torchscale ``downscale=True``).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 array of shape ``positions.shape + (dim // 2,)``; entry
+        ``[..., i]`` scales both channels of rotary pair :math:`i`.
+
+    Raises
+    ------
+    TypeError
+        If an argument has the wrong type.
+    ValueError
+        If ``positions`` holds negative or non-integer values, ``dim`` is
+        not positive and even, ``scale_base <= 0``, ``centering`` is
+        unknown, ``sequence_length`` does not exceed every position, or a
+        centred position is so far out that the scale overflows float64
+        (:math:`|c| / B > 558` or so).
+
+    See Also
+    --------
+    apply_xpos : Rotate and scale queries or keys.
+
+    Notes
+    -----
+    .. math::
+
+        \zeta_i = \frac{2i + 0.4\,d}{1.4\,d} = \frac{2i/d + \gamma}{1 + \gamma},
+        \quad \gamma = 0.4, \qquad
+        \text{scale}_{p,i} = \zeta_i^{\,c(p)/B}
+
+    :math:`\zeta_i` rises from :math:`2/7` (fastest decay, highest
+    frequency) towards 1 (slowest).
+
+    References
+    ----------
+    .. [1] Y. Sun, L. Dong, B. Patra, S. Ma, S. Huang, A. Benhaim,
+       V. Chaudhary, X. Song, F. Wei, "A Length-Extrapolatable
+       Transformer", 2022, arXiv:2212.10554, section 3.
+
+    Examples
+    --------
+    With :math:`d = 2` (:math:`\zeta_0 = 2/7`) and :math:`B = 1` the
+    scales are powers of :math:`3.5`; five positions centre on
+    ``-3 .. 1`` or ``-2 .. 2``:
+
+    >>> from posref import xpos_scales
+    >>> xpos_scales([0, 1, 2, 3, 4], 2, scale_base=1.0)[:, 0]
+    array([42.875     , 12.25      ,  3.5       ,  1.        ,  0.28571429])
+    >>> xpos_scales([0, 1, 2, 3, 4], 2, scale_base=1.0, centering="floor_half")[:, 0]
+    array([12.25      ,  3.5       ,  1.        ,  0.28571429,  0.08163265])
+    """
+    positions = ensure_positions("positions", positions, integer=True)
+    dim = ensure_int("dim", dim, minimum=1, even=True)
+    scale_base, centred, downscale = _check_xpos_options(positions, scale_base, centering, sequence_length, downscale)
+    zeta = _zeta(dim)
+    scale = zeta ** (centred[..., None] / scale_base)  # (..., dim/2)
+    return 1.0 / scale if downscale else scale
+
+
+@spec(family="xpos", reference=XPOS_REFERENCE)
+def apply_xpos(
+    x,
+    positions,
+    /,
+    *,
+    base=10_000.0,
+    scale_base=512.0,
+    layout="interleaved",
+    downscale=False,
+    centering="ceil_half",
+    sequence_length=None,
+):
+    r"""Apply xPos to queries (``downscale=False``) or keys (``downscale=True``).
+
+    Each rotary pair is rotated by :math:`p\,\theta_i` as in RoPE, with the
+    *uncentred* position :math:`p`, and then multiplied by the
+    :func:`xpos_scales` factor of that pair.
+
+    Parameters
+    ----------
+    x : array_like of real, shape ``(..., D)``
+        Queries or keys, for example ``(B, H, T, D)``; ``D`` positive and
+        even.  All ``D`` channels are rotated.
+    positions : array_like of int
+        Non-negative integer positions; the shape must broadcast to
+        ``x.shape[:-1]`` without enlarging it (``(T,)`` for ``x`` of shape
+        ``(B, H, T, D)``).
+    base : float, keyword-only
+        RoPE base, greater than 1; default 10000 (fixed in torchscale).
+    scale_base : float, keyword-only
+        :math:`B > 0`, default 512; see :func:`xpos_scales`.
+    layout : {"half", "interleaved"}, keyword-only
+        Channel pairing; see :func:`posref.apply_rotary`.  Default
+        ``"interleaved"``: torchscale, rotary-embedding-torch and
+        x-transformers pair channels ``2i, 2i+1``; flash-attn takes either
+        (``interleaved=False`` is ``"half"``).  Both members of a pair get
+        the pair's scale.
+    downscale : bool, keyword-only
+        ``False`` (default) multiplies by :math:`\zeta^{c/B}` (queries);
+        ``True`` by :math:`\zeta^{-c/B}` (keys).
+    centering : {"ceil_half", "floor_half", "none"}, keyword-only
+        Centring of the scale positions; see :func:`xpos_scales`.
+    sequence_length : int or None, keyword-only
+        :math:`N` for the centring; ``None`` means ``max(positions) + 1``.
+        Queries and keys must use the same :math:`N` for their product to
+        depend only on :math:`m - n`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 array of the same shape as ``x``.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` or ``positions`` is not a real numeric array, or an
+        option has the wrong type.
+    ValueError
+        If ``D`` is odd or zero, ``positions`` does not broadcast to
+        ``x.shape[:-1]``, values are out of range, or an option is
+        invalid (see :func:`xpos_scales`).
+
+    See Also
+    --------
+    xpos_scales, posref.apply_rotary
+
+    Notes
+    -----
+    For a query :math:`q` at :math:`m` and a key :math:`k` at :math:`n`,
+    with pairs written as complex numbers :math:`q_i, k_i`:
+
+    .. math::
+
+        \tilde q_i = q_i\, e^{\mathrm{i} m \theta_i}\, \zeta_i^{c(m)/B},
+        \qquad
+        \tilde k_i = k_i\, e^{\mathrm{i} n \theta_i}\, \zeta_i^{-c(n)/B},
+        \qquad
+        \langle \tilde q, \tilde k \rangle = \sum_i \zeta_i^{(m - n)/B}\,
+        \operatorname{Re}\!\big(q_i \bar k_i\, e^{\mathrm{i}(m - n)\theta_i}\big)
+
+    since :math:`c(m) - c(n) = m - n` for every centring.
+
+    References
+    ----------
+    .. [1] Y. Sun, L. Dong, B. Patra, S. Ma, S. Huang, A. Benhaim,
+       V. Chaudhary, X. Song, F. Wei, "A Length-Extrapolatable
+       Transformer", 2022, arXiv:2212.10554, section 3.
+
+    Examples
+    --------
+    One pair (:math:`\theta_0 = 1`), query at 3 and key at 1, :math:`B = 1`:
+    the score is :math:`(2/7)^2 \cos 2`, whatever the centring.
+
+    >>> import math
+    >>> from posref import apply_xpos
+    >>> q = apply_xpos([[1.0, 0.0]], [3], scale_base=1.0, sequence_length=5)
+    >>> k = apply_xpos([[1.0, 0.0]], [1], scale_base=1.0, sequence_length=5, downscale=True)
+    >>> round(float(q[0] @ k[0]), 6), round((2 / 7) ** 2 * math.cos(2.0), 6)
+    (-0.033971, -0.033971)
+    """
+    x = ensure_array("x", x, min_ndim=1)
+    positions = ensure_positions("positions", positions, integer=True)
+    base = ensure_real("base", base, exclusive_minimum=1.0)
+    layout = ensure_choice("layout", layout, LAYOUTS)
+    d = x.shape[-1]
+    if d == 0 or d % 2:
+        raise ValueError(f"x must have an even, non-zero last dimension (D), got shape {x.shape}")
+    target = x.shape[:-1]
+    try:
+        fits = np.broadcast_shapes(positions.shape, target) == target
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"positions must broadcast to x.shape[:-1] = {target}, got positions of shape "
+            f"{positions.shape} for x of shape {x.shape}"
+        )
+    _check_xpos_options(positions, scale_base, centering, sequence_length, downscale)
+    scale = xpos_scales(
+        positions,
+        d,
+        scale_base=scale_base,
+        centering=centering,
+        sequence_length=sequence_length,
+        downscale=downscale,
+    )  # (..., D/2)
+    angles = rope_angles(positions, d, base=base)  # (..., D/2)
+    rotated = apply_rotary(x, angles, layout=layout)  # (..., D)
+    if layout == "half":
+        per_channel = np.concatenate([scale, scale], axis=-1)
+    else:
+        per_channel = np.repeat(scale, 2, axis=-1)
+    return rotated * per_channel
