@@ -41,7 +41,8 @@ def _describe(minimum: int | None, maximum: int | None, even: bool) -> str:
         words.append("non-negative")
     if even:
         words.append("even")
-    text = "a " + " ".join(words + ["integer"]) if words else "an integer"
+    phrase = " ".join(words + ["integer"])
+    text = ("an " if phrase[0] in "aeiou" else "a ") + phrase
     if minimum is not None and minimum not in (0, 1) or (maximum is not None and minimum is not None):
         text += f" in [{minimum}, {maximum if maximum is not None else 'inf'}]"
     elif maximum is not None:

@@ -27,7 +27,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for entry in entries:
         if entry.family != family:
             family = entry.family
-            print(f"\n{family}  ({entry.reference})")
+            print(f"\n{family}")
         print(f"  {entry.name:<{width}}  {entry.summary}")
     return 0
 
