@@ -196,6 +196,38 @@ def _cmd_adapters(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_matrix(args: argparse.Namespace) -> int:
+    import pathlib
+
+    from posref.conformance.matrix import adapter_runs, render_matrix
+
+    xfails_dir = pathlib.Path(args.xfails_dir) if args.xfails_dir else None
+    cache: dict = {}
+
+    def cases_for(dtype):
+        if dtype not in cache:
+            cache[dtype] = _registry_cases(None, [dtype] if dtype != "float64" else [], None)
+        return cache[dtype]
+
+    text = render_matrix(adapter_runs(cases_for, args.adapter, xfails_dir,
+                                      progress=_Progress("checking", not args.no_progress)))
+    if args.check:
+        current = pathlib.Path(args.out).read_text(encoding="utf-8") if pathlib.Path(args.out).is_file() else ""
+        if current != text:
+            import difflib
+
+            sys.stdout.writelines(difflib.unified_diff(current.splitlines(True), text.splitlines(True),
+                                                       args.out, "regenerated"))
+            print(f"posref matrix: {args.out} is not current; run 'posref matrix --out {args.out}'",
+                  file=sys.stderr)
+            return 1
+        print(f"{args.out} is current")
+        return 0
+    pathlib.Path(args.out).write_text(text, encoding="utf-8")
+    print(f"matrix written to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="posref",
@@ -244,6 +276,15 @@ def build_parser() -> argparse.ArgumentParser:
     p_check.add_argument("--markdown", help="write the Markdown report here")
     p_check.add_argument("--no-progress", action="store_true", help="no progress bar")
     p_check.set_defaults(handler=_cmd_check)
+
+    p_matrix = sub.add_parser("matrix", help="run the built-in adapters and write the conformance matrix")
+    p_matrix.add_argument("--out", default="conformance/matrix.md", help="Markdown file (default conformance/matrix.md)")
+    p_matrix.add_argument("--adapter", action="append", help="only this built-in adapter (repeatable)")
+    p_matrix.add_argument("--xfails-dir", default="conformance/xfails",
+                          help="directory of <adapter>-<dtype>.txt divergence lists")
+    p_matrix.add_argument("--check", action="store_true", help="exit 1 if --out differs from a fresh run")
+    p_matrix.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p_matrix.set_defaults(handler=_cmd_matrix)
 
     p_adapters = sub.add_parser("adapters", help="list the built-in adapters and whether each can run here")
     p_adapters.add_argument("--json", action="store_true")
