@@ -121,6 +121,7 @@ def test_reports_are_complete_and_machine_readable():
 def test_to_numpy_reads_dlpack_and_tuples():
     assert to_numpy((np.ones(2), np.zeros(1)))[1].shape == (1,)
     assert to_numpy([1.0, 2.0]).tolist() == [1.0, 2.0]
+    assert [a.tolist() for a in to_numpy((20.0, 46.0))] == [20.0, 46.0]
 
 
 def test_adapter_loading_errors_are_clear():
@@ -166,8 +167,7 @@ def test_cli_check_reports_failures_with_repro_and_writes_reports(user_adapter, 
     assert code == 1
     assert "FAIL     rope_angles." in out and "reproduce: posref check --adapter my_rope_adapter" in out
     document = json.loads((tmp_path / "r.json").read_text())
-    statuses = {r["function"]: r["status"] for r in document["results"] if r["status"] != "not_implemented"}
-    assert statuses["rope_angles"] == "fail"
+    assert any(r["function"] == "rope_angles" and r["status"] == "fail" for r in document["results"])
     assert all(r["status"] == "pass" for r in document["results"] if r["function"] == "rope_frequencies")
     # the invalid rope_angles cases are rejected by the adapter's own frequency check
     assert "# Conformance of my-rope 1.0 (float32, cpu)" in (tmp_path / "r.md").read_text()

@@ -131,10 +131,10 @@ def to_numpy(value: Any) -> Any:
     """Convert an adapter's result (array, tensor, tuple of them) to NumPy.
 
     Tries ``numpy.asarray`` first, then DLPack (``numpy.from_dlpack``), then
-    a ``.detach().cpu()`` for framework tensors on another device.  Tuples
-    and lists of arrays stay tuples.
+    a ``.detach().cpu()`` for framework tensors on another device.  A tuple
+    is read as several outputs (one array each); a list as one array.
     """
-    if isinstance(value, (tuple, list)) and value and not np.isscalar(value[0]):
+    if isinstance(value, tuple):  # a tuple is several outputs (cos and sin, say), a list one array
         return tuple(to_numpy(v) for v in value)
     for convert in (_via_asarray, _via_dlpack, _via_cpu):
         result = convert(value)

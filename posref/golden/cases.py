@@ -48,6 +48,10 @@ for dim, base in [(128, 10_000.0), (128, 500_000.0)]:
         description="angles at the positions where float32 loses precision",
     ))
 _add(CaseSpec(
+    id="rope_angles.invalid.fractional_dim", function="rope_angles", inputs={"positions": Arange(0, 3)},
+    params={"dim": 8.5}, expect_error="TypeError", error_match="dim", description="dim must be an integer",
+))
+_add(CaseSpec(
     id="rope_angles.batch_positions", function="rope_angles",
     inputs={"positions": Integers((2, 7), 0, 40_000, sort=True)}, params={"dim": 64}, tolerance="angle",
     description="per-sequence position ids of shape (B, T)",
@@ -323,3 +327,10 @@ _add(
              inputs={"q": Normal((1, 2, 5, 8)), "k": Normal((1, 2, 7, 4)), "v": Normal((1, 2, 7, 8))},
              expect_error="ValueError", error_match="k", description="query and key widths differ"),
 )
+
+# -- the methods the field runs today (RoPE scaling, xPos, multi-axis, other relative schemes) --
+
+from posref.golden.cases_field import FIELD_CASES, FIELD_NOT_GOLDEN  # noqa: E402
+
+CASES.extend(FIELD_CASES)
+NOT_GOLDEN.update(FIELD_NOT_GOLDEN)
