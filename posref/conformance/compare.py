@@ -42,7 +42,7 @@ class Comparison:
 
 
 def ulp_distance(actual: np.ndarray, expected: np.ndarray, dtype: str) -> np.ndarray:
-    """|actual - expected| in units of ``dtype``'s spacing at ``|expected|``.
+    """``|actual - expected|`` in units of ``dtype``'s spacing at ``|expected|``.
 
     The spacing of a binary format with ``p`` significand bits at ``x`` is
     ``2**(floor(log2|x|) - p + 1)``, and the subnormal spacing below the

@@ -1,0 +1,459 @@
+"""Sphinx helpers for the posref documentation.
+
+Everything here exists so that the pages are built from the package itself
+and cannot drift from it:
+
+* ``posref-functions``: an autosummary table of one family (or one
+  module's ``__all__``), read from the spec catalogue at build time;
+* ``posref-catalogue``: the table of every family, its functions and its
+  paper;
+* ``posref-api-index``: the autosummary tables of every family;
+* ``posref-cli``: the ``--help`` text of every ``posref`` command, taken
+  from the argument parser;
+* ``posref-markdown``: a Markdown file (pipe tables, headings, paragraphs)
+  that may not exist yet, with a fallback written in the directive body;
+* one stub page per public function under ``api/generated/`` (the
+  autosummary output directory);
+* a fallback that resolves a reference to a public function written with
+  its defining module (``posref.rope.apply_rope``) or bare
+  (``apply_rope``) to its public name ``posref.apply_rope``;
+* module docstrings are rendered as plain reStructuredText, bypassing
+  numpydoc, which only knows the sections of function docstrings and would
+  drop the others;
+* MathJax served from the build itself (see :func:`use_offline_mathjax`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.metadata
+import os
+import re
+from pathlib import Path
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from docutils.statemachine import StringList
+from sphinx.errors import ExtensionError
+from sphinx.util.docutils import SphinxDirective
+
+
+#: The PyPI distribution that ships MathJax 3 (tex-chtml.js and its fonts).
+MATHJAX_DISTRIBUTION = "sphinx-mathjax-offline"
+MATHJAX_SUBDIR = "sphinx-mathjax-offline/static"
+
+GENERATED = "api/generated"
+
+
+# -- offline MathJax ---------------------------------------------------------------------------
+
+
+def find_mathjax_static() -> Path | None:
+    """Return the directory holding ``mathjax/tex-chtml.js``, or None."""
+    override = os.environ.get("POSREF_MATHJAX_STATIC")
+    candidates = [Path(override)] if override else []
+    try:
+        dist = importlib.metadata.distribution(MATHJAX_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    else:
+        candidates.append(Path(str(dist.locate_file(MATHJAX_SUBDIR))))
+    for candidate in candidates:
+        if (candidate / "mathjax" / "tex-chtml.js").is_file():
+            return candidate
+    return None
+
+
+def use_offline_mathjax(app, config) -> None:
+    """Serve MathJax from ``_static/mathjax`` of the build instead of a CDN.
+
+    The MathJax 3 files come from the PyPI package ``sphinx-mathjax-offline``
+    (used only as a data source; its own Sphinx hook is not loaded), or from
+    a directory named by the environment variable ``POSREF_MATHJAX_STATIC``
+    that contains ``mathjax/tex-chtml.js``.
+    """
+    static = find_mathjax_static()
+    if static is None:
+        raise ExtensionError(
+            "the posref docs render math offline and need MathJax 3: "
+            f"pip install {MATHJAX_DISTRIBUTION} (it is part of posref's 'docs' and 'test' extras), "
+            "or set POSREF_MATHJAX_STATIC to a directory containing mathjax/tex-chtml.js"
+        )
+    config.html_static_path = list(config.html_static_path) + [str(static)]
+    config.mathjax_path = "mathjax/tex-chtml.js"
+
+
+# -- generated stub pages ----------------------------------------------------------------------
+
+
+def public_functions() -> list:
+    import posref
+
+    return posref.spec_functions()
+
+
+def write_stubs(app) -> None:
+    """Write one autodoc page per public spec function into ``api/generated``."""
+    out = Path(app.srcdir) / GENERATED
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = set()
+    for entry in public_functions():
+        fullname = f"posref.{entry.name}"
+        text = (
+            f"{fullname}\n{'=' * len(fullname)}\n\n"
+            ".. currentmodule:: posref\n\n"
+            f".. autofunction:: {entry.name}\n"
+        )
+        path = out / f"{fullname}.rst"
+        wanted.add(path.name)
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+    for stale in out.glob("posref.*.rst"):
+        if stale.name not in wanted:
+            stale.unlink()
+
+
+# -- numpydoc only for functions and classes ---------------------------------------------------
+
+
+_RAW_MODULE_DOCS: dict[int, list[str]] = {}
+
+
+def _keep_module_docstring(app, what, name, obj, options, lines) -> None:
+    if what == "module":
+        _RAW_MODULE_DOCS[id(lines)] = list(lines)
+
+
+def _restore_module_docstring(app, what, name, obj, options, lines) -> None:
+    if what == "module":
+        raw = _RAW_MODULE_DOCS.pop(id(lines), None)
+        if raw is not None:
+            lines[:] = raw
+
+
+# -- references to public functions ------------------------------------------------------------
+
+
+def resolve_public_name(app, env, node, contnode):
+    """Resolve a reference to a posref object through its re-exports.
+
+    posref re-exports names: spec functions live at ``posref.<name>`` but
+    are defined in ``posref.<module>``, and ``posref.golden`` re-exports
+    the names of ``posref.golden.format``.  A reference written with any
+    of these paths, or bare inside a posref docstring, resolves to the one
+    place the object is documented: ``posref.<name>`` for spec functions,
+    otherwise the documented ``posref...<name>`` whose module path shares
+    the longest prefix with the reference (or with the current module).
+    """
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "").lstrip(".~")
+    head, _, last = target.rpartition(".")
+    if head and not head.startswith("posref"):
+        return None
+    import posref
+
+    domain = env.get_domain("py")
+    if last in posref.SPEC_FUNCTIONS:
+        found = f"posref.{last}"
+    else:
+        candidates = [name for name in domain.objects if name.startswith("posref.") and name.endswith("." + last)]
+        if not candidates:
+            return None
+        context = head or node.get("py:module") or ""
+
+        def shared(name: str) -> int:
+            return len(os.path.commonprefix([name, context]))
+
+        found = max(sorted(candidates), key=shared)
+    return domain.resolve_xref(env, node["refdoc"], app.builder, "obj", found, node, contnode)
+
+
+# -- directives --------------------------------------------------------------------------------
+
+
+def _names_for(argument: str) -> list[str]:
+    if "." in argument:
+        module = importlib.import_module(argument)
+        names = list(getattr(module, "__all__", []))
+        if not names:
+            raise ValueError(f"module {argument} has an empty __all__")
+        return names
+    import posref
+
+    names = sorted(entry.name for entry in posref.spec_functions(argument))
+    if not names:
+        known = sorted({entry.family for entry in posref.spec_functions()})
+        raise ValueError(f"unknown family {argument!r}; known: {', '.join(known)}")
+    return names
+
+
+class FunctionsDirective(SphinxDirective):
+    """Autosummary table of the public functions of a family or module.
+
+    The argument is a family name of the spec catalogue (``rope``) or a
+    dotted module name whose ``__all__`` is listed (``posref.rope``).
+    Spec functions are listed under their public name ``posref.<name>``.
+    """
+
+    required_arguments = 1
+    has_content = False
+
+    def run(self):
+        argument = self.arguments[0]
+        try:
+            names = _names_for(argument)
+        except (ImportError, ValueError) as exc:
+            raise self.error(f"posref-functions: {exc}") from exc
+        import posref
+
+        current = self.env.ref_context.get("py:module")
+        lines = [".. autosummary::", "   :nosignatures:", ""]
+        for name in names:
+            module = "posref" if name in posref.SPEC_FUNCTIONS else argument
+            lines.append(f"   {name}" if module == current else f"   ~{module}.{name}")
+        container = nodes.container()
+        self.state.nested_parse(StringList(lines, source="posref-functions"), self.content_offset, container)
+        return container.children
+
+
+#: Display names of the families; a family missing here shows its key.
+FAMILY_TITLES = {
+    "sinusoidal": "Sinusoidal",
+    "learned": "Learned",
+    "fourier": "Fourier features",
+    "shaw": "Shaw relative representations",
+    "t5": "T5 relative bias",
+    "alibi": "ALiBi",
+    "rope": "RoPE",
+    "rope_scaling": "RoPE scaling",
+    "xpos": "xPos",
+    "multiaxis": "Multi-axis",
+    "fope": "FoPE",
+    "cpe": "Conditional position encoding",
+    "transformer_xl": "Transformer-XL",
+    "deberta": "DeBERTa",
+    "kerple": "KERPLE",
+    "sandwich": "Sandwich",
+    "fire": "FIRE",
+    "cope": "CoPE",
+    "nope": "NoPE",
+    "attention": "Reference attention",
+}
+
+
+class ApiIndexDirective(SphinxDirective):
+    """One autosummary table per family, for every family of the catalogue.
+
+    Families listed in :data:`FAMILY_TITLES` come first, in that order; any
+    other family follows under its own name, so a new family is listed
+    without editing the docs.
+    """
+
+    has_content = False
+
+    def run(self):
+        import posref
+
+        families: dict[str, list[str]] = {}
+        for entry in posref.spec_functions():
+            families.setdefault(entry.family, []).append(entry.name)
+        order = [f for f in FAMILY_TITLES if f in families] + sorted(f for f in families if f not in FAMILY_TITLES)
+        current = self.env.ref_context.get("py:module")
+        lines: list[str] = []
+        for family in order:
+            lines += [f".. rubric:: {FAMILY_TITLES.get(family, family)}", "", ".. autosummary::", "   :nosignatures:", ""]
+            lines += [f"   {n}" if current == "posref" else f"   ~posref.{n}" for n in sorted(families[family])]
+            lines.append("")
+        container = nodes.container()
+        self.state.nested_parse(StringList(lines, source="posref-api-index"), self.content_offset, container)
+        return container.children
+
+
+class CatalogueDirective(SphinxDirective):
+    """Table of every family: its functions and the paper it follows."""
+
+    has_content = False
+    option_spec = {"pages": directives.unchanged}
+
+    def run(self):
+        import posref
+
+        families: dict[str, list] = {}
+        for entry in posref.spec_functions():
+            families.setdefault(entry.family, []).append(entry)
+        pages = {}
+        for item in (self.options.get("pages") or "").split(","):
+            if "=" in item:
+                family, doc = item.split("=", 1)
+                pages[family.strip()] = doc.strip()
+        lines = [".. list-table::", "   :header-rows: 1", "   :widths: 15 45 40", "",
+                 "   * - family", "     - functions", "     - reference"]
+        for family, entries in families.items():
+            label = f":doc:`{family} <{pages[family]}>`" if family in pages else f"``{family}``"
+            functions = ", ".join(f":func:`~posref.{e.name}`" for e in entries)
+            references = list(dict.fromkeys(e.reference for e in entries))
+            if len(references) > 2:
+                reference = f"{len(references)} papers, see the family page"
+            else:
+                # Escape "A. Author" so that it is not read as an enumerated list.
+                reference = "; ".join(re.sub(r"^([A-Z])\.", r"\1\\.", r.replace("*", r"\*")) for r in references)
+            lines += [f"   * - {label}", f"     - {functions}", f"     - {reference}"]
+        container = nodes.container()
+        self.state.nested_parse(StringList(lines, source="posref-catalogue"), self.content_offset, container)
+        return container.children
+
+
+def _subcommands(parser: argparse.ArgumentParser):
+    yield parser.prog, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _subcommands(sub)
+
+
+class CliDirective(SphinxDirective):
+    """The ``--help`` text of ``posref`` and of every subcommand."""
+
+    has_content = False
+
+    def run(self):
+        from posref.cli import build_parser
+
+        old = os.environ.get("COLUMNS")
+        os.environ["COLUMNS"] = "88"
+        try:
+            parser = build_parser()
+            result = []
+            for prog, sub in _subcommands(parser):
+                section = nodes.rubric(text=prog)
+                text = sub.format_help().rstrip()
+                block = nodes.literal_block(text, text)
+                block["language"] = "text"
+                result += [section, block]
+        finally:
+            if old is None:
+                os.environ.pop("COLUMNS", None)
+            else:
+                os.environ["COLUMNS"] = old
+        return result
+
+
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
+
+
+def _split_row(line: str) -> list[str]:
+    line = line.strip()
+    if line.startswith("|"):
+        line = line[1:]
+    if line.endswith("|"):
+        line = line[:-1]
+    return [cell.strip() for cell in line.split("|")]
+
+
+def markdown_to_nodes(text: str, inline) -> list[nodes.Node]:
+    """Headings, pipe tables and paragraphs of a Markdown text as docutils nodes.
+
+    ``inline(text)`` turns a cell or paragraph into inline nodes.  Anything
+    else Markdown can express is shown as plain text; this is enough for
+    the generated conformance matrix.
+    """
+    lines = text.splitlines()
+    result: list[nodes.Node] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if not line.strip():
+            i += 1
+            continue
+        if line.lstrip().startswith("#"):
+            result.append(nodes.rubric("", "", *inline(line.lstrip("# ").strip())))
+            i += 1
+            continue
+        if "|" in line and i + 1 < len(lines) and _TABLE_RULE.match(lines[i + 1]):
+            header = _split_row(line)
+            rows = []
+            i += 2
+            while i < len(lines) and "|" in lines[i] and lines[i].strip():
+                rows.append(_split_row(lines[i]))
+                i += 1
+            width = len(header)
+            table = nodes.table()
+            group = nodes.tgroup(cols=width)
+            table += group
+            for _ in range(width):
+                group += nodes.colspec(colwidth=1)
+            thead, tbody = nodes.thead(), nodes.tbody()
+            for target, cells_rows in ((thead, [header]), (tbody, rows)):
+                for cells in cells_rows:
+                    row = nodes.row()
+                    cells = (cells + [""] * width)[:width]
+                    for cell in cells:
+                        entry = nodes.entry()
+                        entry += nodes.paragraph("", "", *inline(cell))
+                        row += entry
+                    target += row
+            group += thead
+            group += tbody
+            result.append(table)
+            continue
+        paragraph = []
+        while i < len(lines) and lines[i].strip() and not lines[i].lstrip().startswith("#"):
+            paragraph.append(lines[i].strip())
+            i += 1
+            if i < len(lines) and "|" in lines[i] and i + 1 < len(lines) and _TABLE_RULE.match(lines[i + 1]):
+                break
+        result.append(nodes.paragraph("", "", *inline(" ".join(paragraph))))
+    return result
+
+
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+def _markdown_inline(text: str) -> list[nodes.Node]:
+    parts: list[nodes.Node] = []
+    last = 0
+    for match in _CODE_SPAN.finditer(text):
+        if match.start() > last:
+            parts.append(nodes.Text(text[last:match.start()]))
+        parts.append(nodes.literal(match.group(1), match.group(1)))
+        last = match.end()
+    if last < len(text):
+        parts.append(nodes.Text(text[last:]))
+    return parts
+
+
+class MarkdownDirective(SphinxDirective):
+    """Include a Markdown file if it exists; otherwise render the directive's body.
+
+    The path is relative to the current document.  Only headings, pipe
+    tables, paragraphs and code spans are interpreted.
+    """
+
+    required_arguments = 1
+    has_content = True
+
+    def run(self):
+        relative, absolute = self.env.relfn2path(self.arguments[0], self.env.docname)
+        path = Path(absolute)
+        self.env.note_dependency(relative)
+        if path.is_file():
+            return markdown_to_nodes(path.read_text(encoding="utf-8"), _markdown_inline)
+        container = nodes.container()
+        self.state.nested_parse(self.content, self.content_offset, container)
+        return container.children
+
+
+def setup(app):
+    app.connect("config-inited", use_offline_mathjax)
+    app.connect("builder-inited", write_stubs)
+    app.connect("autodoc-process-docstring", _keep_module_docstring, priority=100)
+    app.connect("autodoc-process-docstring", _restore_module_docstring, priority=900)
+    app.connect("missing-reference", resolve_public_name)
+    app.add_directive("posref-functions", FunctionsDirective)
+    app.add_directive("posref-catalogue", CatalogueDirective)
+    app.add_directive("posref-api-index", ApiIndexDirective)
+    app.add_directive("posref-cli", CliDirective)
+    app.add_directive("posref-markdown", MarkdownDirective)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,91 @@
+"""Sphinx configuration of the posref documentation.
+
+Build (warnings are errors, every cross reference must resolve)::
+
+    python -m sphinx -W --keep-going -n -b html docs docs/_build/html
+
+Math is rendered by MathJax 3 served from the built site itself, never from
+a CDN, so the pages work offline and the build needs no network.  The
+MathJax files come from the PyPI package ``sphinx-mathjax-offline`` (a
+plain ``pip install``, listed in posref's ``docs`` and ``test`` extras);
+``_ext/posref_docs.py`` copies them into ``_static/mathjax`` and points
+``mathjax_path`` there.  The alternatives were weighed: ``sphinx.ext.imgmath``
+needs a LaTeX installation and ``dvipng`` (hundreds of MB of Debian
+packages), and Debian's ``libjs-mathjax`` is MathJax 2, which needs a
+different configuration and a system package, not a pip one.
+
+Examples: the ``>>>`` blocks of the hand-written pages are run by
+``tests/test_docs.py`` (stdlib doctest, one test per page), and the
+docstrings' examples by ``pytest --doctest-modules``; so the build itself
+does not use ``sphinx.ext.doctest``.  Figures are drawn at build time by
+matplotlib's plot directive from posref's own functions.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "_ext"))
+sys.path.insert(0, str(HERE.parent))
+
+import posref  # noqa: E402
+
+project = "posref"
+author = "the posref authors"
+copyright = "the posref authors"  # noqa: A001
+version = posref.__version__
+release = f"{posref.__version__} (spec {posref.SPEC_VERSION})"
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "matplotlib.sphinxext.plot_directive",
+    "posref_docs",
+]
+
+exclude_patterns = ["_build", "examples", "Thumbs.db", ".DS_Store"]
+root_doc = "index"
+nitpicky = True
+default_role = "code"
+
+# -- autodoc / autosummary / numpydoc ----------------------------------------------------------
+# Function pages are written by posref_docs into api/generated (git-ignored),
+# one per entry of the spec catalogue, so a new function gets its page
+# without touching the docs.
+autosummary_generate = True
+autosummary_imported_members = False
+autodoc_typehints = "none"
+autodoc_member_order = "bysource"
+add_module_names = False
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+numpydoc_use_plots = False
+
+# -- matplotlib plot directive -----------------------------------------------------------------
+plot_include_source = True
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 80)]
+plot_pre_code = "import numpy as np\nimport matplotlib.pyplot as plt\nimport posref\n"
+plot_rcparams = {
+    "figure.figsize": (6.0, 3.2),
+    "figure.autolayout": True,
+    "font.size": 9,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+}
+plot_apply_rcparams = True
+
+# -- HTML --------------------------------------------------------------------------------------
+html_theme = "furo"
+html_title = f"posref {posref.__version__}"
+html_static_path: list[str] = []  # posref_docs appends the MathJax directory
+html_show_sourcelink = False
+html_copy_source = False
+mathjax3_config = {"tex": {"tags": "none"}}
