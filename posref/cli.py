@@ -156,7 +156,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     results = run_cases(adapter, cases, timeout=args.timeout, xfails=xfails,
                         progress=_Progress("checking", not args.no_progress))
     for r in results:
-        if r.status in ("fail", "error", "timeout", "xpass"):
+        if r.status in ("fail", "error", "timeout", "xpass") or (args.strict and r.status == "lenient"):
             print(f"{r.status.upper():8} {r.case_id} [{r.dtype}]: {r.message}\n         reproduce: {r.repro}")
     counts = summary(results)
     print(f"{adapter.name} {adapter.version} ({adapter.dtype}, {adapter.device}): "
@@ -167,7 +167,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if args.markdown:
         with open(args.markdown, "w", encoding="utf-8") as handle:
             handle.write(to_markdown(adapter, results))
-    return exit_code(results)
+    return exit_code(results, strict=args.strict)
 
 
 def _cmd_adapters(args: argparse.Namespace) -> int:
@@ -271,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_check.add_argument("--case", action="append", help="only this case id (repeatable)")
     p_check.add_argument("--corpus", help="read cases from this golden corpus instead of the built-in registry")
     p_check.add_argument("--xfails", help="file of case ids expected to fail, one per line (# comments)")
+    p_check.add_argument("--strict", action="store_true",
+                         help="also fail when an invalid input is accepted instead of rejected")
     p_check.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per case (default 60)")
     p_check.add_argument("--report", help="write the JSON report here")
     p_check.add_argument("--markdown", help="write the Markdown report here")

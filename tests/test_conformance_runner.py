@@ -95,7 +95,9 @@ def test_invalid_inputs_must_be_rejected():
     def strict(dim, /, *, base=10_000.0):
         raise ValueError("dim must be even")
 
-    assert run_case(adapter_of(rope_frequencies=lenient), INVALID).status == "fail"
+    assert run_case(adapter_of(rope_frequencies=lenient), INVALID).status == "lenient"
+    assert exit_code([run_case(adapter_of(rope_frequencies=lenient), INVALID)]) == 0
+    assert exit_code([run_case(adapter_of(rope_frequencies=lenient), INVALID)], strict=True) == 1
     passed = run_case(adapter_of(rope_frequencies=strict), INVALID)
     assert passed.status == "pass" and "rejected with ValueError" in passed.message
 

@@ -44,6 +44,16 @@ DTYPES = ("float64", "float32", "float16", "bfloat16")
 #: Short names of the built-in adapters, for ``--adapter NAME``.
 BUILTIN = {
     "reference": "posref.adapters.reference",
+    "transformers": "posref.adapters.transformers",
+    "torchtune": "posref.adapters.torchtune",
+    "x_transformers": "posref.adapters.x_transformers",
+    "rotary_embedding_torch": "posref.adapters.rotary_embedding_torch",
+    "timm": "posref.adapters.timm",
+    "keras_hub": "posref.adapters.keras_hub",
+    "onnx_reference": "posref.adapters.onnx_reference",
+    "onnxruntime": "posref.adapters.onnxruntime",
+    "liger_kernel": "posref.adapters.liger_kernel",
+    "flash_attn": "posref.adapters.flash_attn",
 }
 
 

@@ -25,9 +25,10 @@ def summary(results: Sequence[CaseResult]) -> dict[str, int]:
     return {status: counts.get(status, 0) for status in STATUSES}
 
 
-def exit_code(results: Sequence[CaseResult]) -> int:
-    """1 when any case failed, errored or timed out, else 0."""
-    return int(any(r.status in FAILING for r in results))
+def exit_code(results: Sequence[CaseResult], *, strict: bool = False) -> int:
+    """1 when any case failed, errored or timed out (or, if ``strict``, was lenient), else 0."""
+    failing = FAILING + ("lenient",) if strict else FAILING
+    return int(any(r.status in failing for r in results))
 
 
 def to_json(adapter: Adapter, results: Sequence[CaseResult]) -> str:
@@ -83,4 +84,8 @@ def to_markdown(adapter: Adapter, results: Sequence[CaseResult]) -> str:
         lines += ["", "## Failures", ""]
         for r in failures:
             lines.append(f"- `{r.case_id}` ({r.status}): {r.message}  \n  reproduce: `{r.repro}`")
+    lenient = [r for r in results if r.status == "lenient"]
+    if lenient:
+        lines += ["", "## Invalid inputs accepted", ""]
+        lines += [f"- `{r.case_id}`: {r.message}" for r in lenient]
     return "\n".join(lines) + "\n"

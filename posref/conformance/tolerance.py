@@ -18,24 +18,63 @@ Conventions of the model (the spec allows exactly these roundings):
   Hugging Face, vLLM, Meta Llama, torchtune, flash-attn, TransformerEngine),
   float64 for a float64 implementation.  Angles in bfloat16 or float16 are a
   bug and fail.
+* Tables computed from configuration numbers alone (inverse frequencies,
+  scaled frequencies, ALiBi slopes, YaRN and LongRoPE factors) and angle
+  tables computed from integer positions have no input in the activation
+  dtype; libraries keep them in float32 (Hugging Face recomputes
+  ``inv_freq`` in float32 because a buffer cast by ``model.to(bfloat16)``
+  degraded long-context outputs).  They are judged in the angle precision:
+  their final rounding is ``u_a``, not ``u``, and such a table returned in
+  bfloat16 fails.  This is what lets a bfloat16 run catch a frequency that
+  is off by a relative 1e-5.
 * The inputs the implementation receives are already rounded to its dtype;
   the reference is the float64 spec evaluated on those rounded inputs, so
   input rounding is never part of the budget.
 * Elementary results are allowed a handful of roundings each; the constants
-  below are written next to the term they cover.
+  below are written next to the term they cover.  The model is first order
+  (products of two roundoffs are dropped).
 
 The budgets, per tolerance class (``GoldenCase.tolerance``):
 
 ``exact``
     0: integer results (indices, buckets) must be equal.
 ``frequency``
-    :math:`((2|\ln\theta| + 2)\,u_a + u)\,|\theta|`: an exponent ``-2i/d``
+    :math:`(2|\ln\theta| + 3)\,u_a\,|\theta|`: an exponent ``-2i/d``
     (rounded), ``log`` of the base (rounded), then ``exp`` or ``pow``,
     whose relative error grows with the size of the exponent
-    :math:`|\ln\theta|`; then one rounding to the output dtype.
+    :math:`|\ln\theta|`; then one rounding in the angle precision.  The
+    constant 2 admits both the power form ``base ** (-2i/d)`` and the exp
+    form ``exp(-2i/d * ln base)`` (the exp form uses up to two thirds of
+    the budget).  The cost in sharpness is visible: a table written with 7
+    significant digits mostly passes, one with 6 fails (by 4x or more on
+    the golden tables).
+    Scaled frequencies and scalar factors of the RoPE-scaling rules use
+    the same class.  A table that blends the kept frequency
+    :math:`\theta` and the interpolated one :math:`\theta/s` with a
+    computed weight :math:`w` (``yarn_frequencies``,
+    ``llama3_scaled_frequencies``) adds the blend arithmetic,
+    :math:`5u_a|\theta'|` (the interpolated table, :math:`1 - w`, two
+    products and a sum, each term at most :math:`|\theta'|`), and the
+    weight's error carried by the distance between the two tables,
+    :math:`|\theta - \theta/s|\,\Delta w` (times YaRN's
+    ``extrapolation_factor``), at the pairs that error can reach.
+    YaRN's ramp :math:`(i - l)/(h - l)` moves by
+    :math:`(|1 - r|\Delta l + |r|\Delta h)/(h - l) + 3u_a`, where an end
+    computed in float32 from :math:`c = d \ln(L_0/2\pi\beta)/(2\ln b)`
+    is off by :math:`\Delta c = (3d/(2\ln b) + 4|c|)\,u_a` (keras-hub
+    computes it so; Hugging Face uses Python floats); a truncated end is
+    exact unless :math:`c` lies within :math:`\Delta c` of an integer,
+    where it may be one off (:math:`\Delta c = 1`), and a clamped end is
+    exact.  Llama 3's weight :math:`\gamma = (L_0/\lambda - f_l)/(f_h -
+    f_l)` moves by :math:`((2|\ln\theta| + 5)\,u_a L_0/\lambda + u_a|L_0/
+    \lambda - f_l|)/(f_h - f_l) + u_a|\gamma|`, from the float32
+    wavelength :math:`2\pi/\theta`; with :math:`f_l = f_h` the weight
+    jumps from 0 to 1 at one wavelength, and a pair within that error of
+    it may take either value.
 ``angle``
-    :math:`((2|\ln\theta| + 3)\,u_a + u)\,|\phi|` with :math:`\phi = p\theta`:
-    the frequency's error, one rounding of the product, one final rounding.
+    :math:`(2|\ln\theta| + 4)\,u_a\,|\phi|` with :math:`\phi = p\theta`:
+    the frequency's error, one rounding of the product, one final rounding
+    in the angle precision.
 ``rotation``
     :math:`(|x_a| + |x_b|)(u_a + 2u) + u\,|y|` for a pair
     :math:`(x_a, x_b)` rotated by a given angle: cos/sin in the angle
@@ -45,18 +84,45 @@ The budgets, per tolerance class (``GoldenCase.tolerance``):
     ``rotation`` plus :math:`(|x_a| + |x_b|)\,\Delta\phi_i` with
     :math:`\Delta\phi_i = (2|\ln\theta_i| + 3)\,u_a\,|p\,\theta_i|`, the
     angle error carried through the derivative of the rotation, which is
-    bounded by :math:`|x_a| + |x_b|`.
+    bounded by :math:`|x_a| + |x_b|`.  The rotated channels are those the
+    case's ``rotary_dim``, ``rotated_slice`` and ``layout`` select, exactly
+    as the spec selects them; the others pass through with one cast.
 ``linear_bias``
-    :math:`(3u_a + u)\,|b|` for a bias :math:`b = -m\,d` (slope in the
-    angle precision, one product, one final rounding).  A slope or a product
-    rounded to bfloat16 uses a second ``u`` and fails, by design.
+    For a bias :math:`b = c\,m\,d` from a given slope :math:`m` (an input
+    of the case), distance :math:`d` and scale :math:`c`:
+    :math:`(2u_a + u)\,|b|` (the product with the distance and the one
+    with the scale in the angle precision, one final rounding).  A product
+    rounded to bfloat16 uses a second ``u`` and fails, by design: with
+    distances above 256 and slopes that are not powers of two, bfloat16
+    arithmetic rounds twice.  For slopes computed from ``num_heads``
+    (``alibi_slopes``, a configuration table):
+    :math:`(N|\log_2 m|/B + |\ln m| + 3)\,u_a\,|m|`, with
+    :math:`N = 2^{\lceil \log_2 n \rceil}` and :math:`B` = ``max_bias``.
+    BLOOM computes slope :math:`k` of a series :math:`2^{-Bk/N'}` as the
+    integer power :math:`\hat\beta^k` of the rounded base
+    :math:`\hat\beta = \mathrm{fl}(2^{-B/N'})`, which carries :math:`k`
+    times the base's rounding error, and :math:`k = N'|\log_2 m|/B \le
+    N|\log_2 m|/B`; MPT's ``1 / 2**(k B/N)`` rounds the exponent
+    (:math:`|\ln m|\,u_a`), the power and the quotient.
 ``gather``
     :math:`u\,|b|`: a value looked up from a table that the implementation
     received in its own dtype; only a final cast is allowed.
+``t5_bucket``
+    ``exact``, except one bucket of slack at exactly those relative
+    positions where T5's log-bucket argument
+    :math:`v = L\ln(n/e)/\ln(M/e)` lies within its float32 rounding error
+    of an integer: :math:`|v - \mathrm{round}(v)| \le 2(2L/\ln(M/e) +
+    6L)\,u_a`, from the roundings of :math:`n` and :math:`n/e`
+    (:math:`L u_a/\ln(M/e)` each) and of the logarithm, the constant
+    :math:`\ln(M/e)`, the quotient and the product (:math:`|v| \le L`
+    times :math:`u_a` each), doubled for safety.
 ``t5_bias``
-    ``gather``, plus one bucket of slack at exactly those relative positions
-    where the float32 logarithm of T5's bucket formula lies within
-    :math:`10^{-4}` of an integer (computed for the case's parameters).
+    ``gather``, plus the difference to the neighbouring bucket's value at
+    exactly the ``t5_bucket`` slack points.
+``cos_sin``, ``sinusoidal``
+    :math:`(2|\ln\theta| + 3)\,u_a\,|\phi| + u_a + u\,|y|`: the angle
+    error (cos and sin have derivatives bounded by 1), the rounding of
+    cos/sin in the angle precision, one cast to the activation dtype.
 ``elementwise``
     :math:`8u\,(|y| + \max|y|)`: the fallback for functions without a
     dedicated model; loose for small elements by design and reported as such.
@@ -155,14 +221,96 @@ def _elementwise(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
 
 @_model("frequency")
 def _frequency(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
+    ua = angle_roundoff(dtype)  # a configuration table: computed and returned in the angle precision
 
     def rule(theta):
         magnitude = np.abs(theta)
         log_theta = np.abs(np.log(np.where(magnitude > 0, magnitude, 1.0)))
-        return ((2 * log_theta + 2) * ua + u) * magnitude
+        return ((2 * log_theta + 2) * ua + ua) * magnitude
 
-    return _each_output(view, rule)
+    result = _each_output(view, rule)
+    blend = _BLENDED_TABLES.get(view.function)
+    if blend is not None and "output" in result:
+        theta_out = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
+        result["output"] = result["output"] + 5 * ua * theta_out + blend(view, ua)
+    return result
+
+
+def _spec_param(view: CaseView, name: str) -> Any:
+    """A parameter of the case, or the spec function's default for it."""
+    import inspect
+
+    from posref._spec import SPEC_FUNCTIONS, spec_functions
+
+    if name in view.params:
+        return view.params[name]
+    if view.function not in SPEC_FUNCTIONS:
+        spec_functions()
+    return inspect.signature(SPEC_FUNCTIONS[view.function].function).parameters[name].default
+
+
+def _yarn_weight_error(view: CaseView, ua: float) -> np.ndarray:
+    r""":math:`e\,|\theta - \theta/s|\,\Delta w` for YaRN's ramp weight computed in the angle precision."""
+    from posref.rope import rope_frequencies
+    from posref.rope_scaling import yarn_correction_range
+
+    dim, base = int(view.params["dim"]), float(_spec_param(view, "base"))
+    s, e = float(view.params["scaling_factor"]), float(_spec_param(view, "extrapolation_factor"))
+    options = {name: _spec_param(view, name) for name in
+               ("original_max_position_embeddings", "beta_fast", "beta_slow", "high_limit")}
+    limit = dim - 1 if options["high_limit"] == "dim" else dim // 2 - 1
+    raw = yarn_correction_range(dim, base=base, truncate=False, **options)  # clamped, not rounded
+    truncate = bool(_spec_param(view, "truncate"))
+
+    def end_error(c):
+        error = (3 * dim / (2 * math.log(base)) + 4 * abs(c)) * ua  # ratio, log, product, quotient
+        if c <= 0 or c >= limit:
+            return 0.0  # clamped to an exact bound
+        if truncate:  # floor/ceil are exact unless the float32 value may sit on the other side of an integer
+            return 1.0 if abs(c - round(c)) <= error else 0.0
+        return error
+
+    low, high = raw
+    d_low, d_high = end_error(low), end_error(high)
+    if truncate:
+        low, high = float(math.floor(low)), float(math.ceil(high))
+    width = abs(high - low) if high != low else 0.001
+    i = np.arange(dim // 2, dtype=np.float64)
+    ramp = (i - low) / width
+    clipped = np.clip(ramp, 0.0, 1.0)
+    d_ramp = (np.abs(1 - ramp) * d_low + np.abs(ramp) * d_high) / width + 3 * ua
+    reach = np.abs(ramp - clipped) <= d_ramp  # pairs the weight's error can move
+    theta = rope_frequencies(dim, base=base)
+    return np.where(reach, e * np.abs(theta - theta / s) * d_ramp, 0.0)
+
+
+def _llama3_weight_error(view: CaseView, ua: float) -> np.ndarray:
+    r""":math:`|\theta - \theta/s|\,\Delta\gamma` for Llama 3's blend weight, from a float32 wavelength."""
+    from posref.rope import rope_frequencies
+
+    dim, base = int(view.params["dim"]), float(_spec_param(view, "base"))
+    s = float(_spec_param(view, "scaling_factor"))
+    f_low, f_high = float(_spec_param(view, "low_freq_factor")), float(_spec_param(view, "high_freq_factor"))
+    l0 = float(_spec_param(view, "original_max_position_embeddings"))
+    theta = rope_frequencies(dim, base=base)
+    ratio = l0 * theta / (2 * math.pi)  # L0 / wavelength
+    log_theta = np.abs(np.log(theta))
+    d_ratio = ratio * (2 * log_theta + 5) * ua  # theta's own error, 2 pi, the quotient, L0 / lambda
+    if f_high > f_low:
+        gamma = (ratio - f_low) / (f_high - f_low)
+        d_gamma = (d_ratio + np.abs(ratio - f_low) * ua) / (f_high - f_low) + np.abs(gamma) * ua
+        reach = (ratio >= f_low - d_ratio) & (ratio <= f_high + d_ratio)
+    else:  # a single blended wavelength, where the weight jumps from 0 to 1
+        d_gamma = np.ones_like(theta)
+        reach = np.abs(ratio - f_low) <= d_ratio
+    return np.where(reach, np.abs(theta - theta / s) * d_gamma, 0.0)
+
+
+#: Scaling rules whose table blends the kept and the interpolated frequencies with a computed weight.
+_BLENDED_TABLES: dict[str, Callable[[CaseView, float], np.ndarray]] = {
+    "yarn_frequencies": _yarn_weight_error,
+    "llama3_scaled_frequencies": _llama3_weight_error,
+}
 
 
 def _angle_error_factor(theta: np.ndarray, ua: float) -> np.ndarray:
@@ -174,7 +322,7 @@ def _angle_error_factor(theta: np.ndarray, ua: float) -> np.ndarray:
 
 @_model("angle")
 def _angle(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
+    ua = angle_roundoff(dtype)  # angles from integer positions stay in the angle precision
     base = float(view.params.get("base", 10_000.0))
 
     def rule(phi):
@@ -187,7 +335,7 @@ def _angle(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
                 theta = np.where(p != 0, np.abs(phi) / np.where(p != 0, np.abs(p), 1.0), 1.0 / base)
         else:
             theta = np.full(phi.shape, 1.0 / base)
-        return (_angle_error_factor(theta, ua) + u) * np.abs(phi)
+        return (_angle_error_factor(theta, ua) + ua) * np.abs(phi)
 
     return _each_output(view, rule)
 
@@ -227,12 +375,14 @@ def rope_budget(
     *,
     layout: str,
     dtype: str,
-    rotated: slice,
+    rotated: slice | np.ndarray,
 ) -> np.ndarray:
     """Budget of a RoPE application: ``rotation`` plus the angle error.
 
-    ``phi`` (angles) and ``theta`` (frequencies) are per pair, broadcastable
-    to ``y[..., rotated].shape[:-1] + (R/2,)``; channels outside ``rotated``
+    ``rotated`` selects the rotated channels (a slice or an index array),
+    in the order ``layout`` pairs them.  ``phi`` (angles) and ``theta``
+    (frequencies) are per pair, broadcastable to
+    ``y[..., rotated].shape[:-1] + (R/2,)``; channels outside ``rotated``
     pass through and are allowed one final rounding.
     """
     u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
@@ -249,27 +399,44 @@ def rope_budget(
 @_model("linear_bias")
 def _linear_bias(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
     u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
-    return _each_output(view, lambda b: (3 * ua + u) * np.abs(np.where(np.isfinite(b), b, 0.0)))
+    if "slopes" in view.inputs:  # given slopes: a product with the distance, one with the scale, one cast
+        return _each_output(view, lambda b: (2 * ua + u) * np.abs(np.where(np.isfinite(b), b, 0.0)))
+    # slopes computed from the head count: a configuration table in the angle precision
+    heads = int(view.params.get("num_heads", 1))
+    max_bias = float(view.params.get("max_bias", 8.0))
+    series = 2.0 ** math.ceil(math.log2(max(heads, 1)))  # N, at least the N' of either series
+
+    def rule(m):
+        magnitude = np.abs(np.where(np.isfinite(m), m, 0.0))
+        log2_m = np.abs(np.log2(np.where(magnitude > 0, magnitude, 1.0)))
+        power = series * log2_m / max_bias  # k of the integer power base**k
+        return (power + math.log(2.0) * log2_m + 3) * ua * magnitude
+
+    return _each_output(view, rule)
 
 
 def t5_near_boundary(relative_position: np.ndarray, *, bidirectional: bool, num_buckets: int,
-                     max_distance: int) -> np.ndarray:
-    """True where T5's log-bucket argument is within 1e-4 of an integer.
+                     max_distance: int, dtype: str = "float32") -> np.ndarray:
+    r"""True where T5's log-bucket argument may round to either side of an integer.
 
-    There a float32 logarithm (Hugging Face computes it in float32 and
-    truncates) may land on either side of the boundary, so a correct float32
-    implementation may be one bucket off.
+    The argument is :math:`v = L \ln(n/e) / \ln(M/e)` with ``L`` log
+    buckets, ``e = max_exact`` and ``M = max_distance``.  Hugging Face
+    computes it in float32 and truncates, so where :math:`v` lies within
+    its rounding error of an integer (see the module docstring for the
+    bound), a correct implementation may be one bucket off.  ``dtype``
+    selects the angle precision of that computation.
     """
     n_buckets = num_buckets // 2 if bidirectional else num_buckets
     max_exact = n_buckets // 2
+    num_log = n_buckets - max_exact
     n = np.abs(relative_position) if bidirectional else np.maximum(-relative_position, 0)
     n = n.astype(np.float64)
     large = n >= max_exact
+    log_span = math.log(max_distance / max_exact)
     with np.errstate(divide="ignore"):
-        value = np.log(np.where(large, n, max_exact) / max_exact) / math.log(max_distance / max_exact) * (
-            n_buckets - max_exact
-        )
-    return large & (np.abs(value - np.round(value)) < 1e-4) & (max_exact + np.round(value) < n_buckets)
+        value = np.log(np.where(large, n, max_exact) / max_exact) / log_span * num_log
+    threshold = 2 * (2 * num_log / log_span + 6 * num_log) * angle_roundoff(dtype)
+    return large & (np.abs(value - np.round(value)) <= threshold) & (max_exact + np.round(value) < n_buckets)
 
 
 def _channel_frequencies(theta: np.ndarray, layout: str) -> np.ndarray:
@@ -311,7 +478,7 @@ def _sinusoidal(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
 
 @_model("rope")
 def _rope(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    from posref.rope import rope_frequencies
+    from posref.rope import _rotated_channels, rope_frequencies
 
     x = np.asarray(view.inputs["x"], dtype=np.float64)
     y = np.asarray(view.expected["output"], dtype=np.float64)
@@ -324,9 +491,9 @@ def _rope(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
         theta = rope_frequencies(r, base=base)
     p = np.asarray(view.inputs["positions"], dtype=np.float64) + float(view.params.get("position_offset", 0))
     phi = p[..., None] * theta
-    rotated = slice(d - r, d) if view.params.get("rotated_slice", "first") == "last" else slice(0, r)
-    return {"output": rope_budget(x, y, phi, theta, layout=view.params.get("layout", "half"), dtype=dtype,
-                                  rotated=rotated)}
+    layout = view.params.get("layout", "half")
+    rotated = _rotated_channels(d, r, view.params.get("rotated_slice", "first"), layout)  # as the spec selects
+    return {"output": rope_budget(x, y, phi, theta, layout=layout, dtype=dtype, rotated=rotated)}
 
 
 def _t5_params(view: CaseView) -> dict[str, Any]:
@@ -340,7 +507,7 @@ def _t5_params(view: CaseView) -> dict[str, Any]:
 @_model("t5_bucket")
 def _t5_bucket(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
     rel = np.asarray(view.inputs["relative_position"], dtype=np.int64)
-    return {"output": t5_near_boundary(rel, **_t5_params(view)).astype(np.float64)}
+    return {"output": t5_near_boundary(rel, **_t5_params(view), dtype=dtype).astype(np.float64)}
 
 
 @_model("t5_bias")
@@ -353,7 +520,7 @@ def _t5_bias(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
     rel = (np.asarray(view.inputs["key_positions"], dtype=np.int64)[None, :]
            - np.asarray(view.inputs["query_positions"], dtype=np.int64)[:, None])  # (T, S)
     bucket = t5_relative_bucket(rel, **params)
-    near = t5_near_boundary(rel, **params)
+    near = t5_near_boundary(rel, **params, dtype=dtype)
     below = np.abs(table[np.maximum(bucket - 1, 0)] - table[bucket])  # (T, S, H)
     above = np.abs(table[np.minimum(bucket + 1, table.shape[0] - 1)] - table[bucket])
     slack = np.where(near[..., None], np.maximum(below, above), 0.0)

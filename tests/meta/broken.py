@@ -1,0 +1,471 @@
+"""Deliberately broken implementations: each one bug that real code has had.
+
+Every class changes one building block of :class:`tests.meta.correct.Correct`
+and says which bug it imitates.  ``targets`` lists the spec functions whose
+golden cases must expose it; ``caught_in`` lists the dtypes in which the bug
+exists at all and must be caught.  A bug that is about computing in the
+activation dtype (positions, cos/sin or a product in bfloat16) is no bug in
+a float32 model, where it computes exactly what the correct code computes, so
+float32 is absent from its ``caught_in``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tests.meta.correct import F32, Correct
+
+ALL_DTYPES = ("float32", "float16", "bfloat16")
+LOW_DTYPES = ("float16", "bfloat16")
+ROPE_APPLY = ("rope_cos_sin", "apply_rope")
+ROPE_TABLES = ("rope_frequencies", "rope_angles", "rope_cos_sin", "apply_rope")
+
+
+class Broken(Correct):
+    """Base of the broken variants."""
+
+    targets: tuple[str, ...] = ()
+    caught_in: tuple[str, ...] = ALL_DTYPES
+
+
+# -- RoPE ------------------------------------------------------------------------------------
+
+
+class LayoutIgnored(Broken):
+    """Always pairs channels ``(i, i + D/2)`` (``rotate_half``), whatever layout is asked.
+
+    The classic checkpoint-conversion bug: Meta/GPT-J weights (interleaved
+    pairs) run through GPT-NeoX/Hugging Face ``rotate_half`` code without
+    permuting the query and key projections.
+    """
+
+    targets = ("apply_rotary", "apply_rope")
+
+    def rotate(self, x, cos, sin, layout):
+        return super().rotate(x, cos, sin, "half")
+
+
+class InterleavedTablesWithRotateHalf(Broken):
+    """cos/sin tables built in the interleaved order (``repeat_interleave``) but applied with ``rotate_half``.
+
+    Mixing the two conventions inside one model (a GPT-J style cache fed to a
+    NeoX style rotation, llama.cpp's NORM vs NEOX mode mismatch): channel
+    ``j`` and its partner ``j + D/2`` read the tables at different
+    frequencies, so the pair is not even rotated.
+    """
+
+    targets = ROPE_APPLY
+
+    def rope_cos_sin(self, positions, dim, /, *, base=10_000.0, layout="half"):
+        return super().rope_cos_sin(positions, dim, base=base, layout="interleaved")
+
+    def apply_rope(self, x, positions, /, *, base=10_000.0, layout="half", rotary_dim=None, rotated_slice="first",
+                   freq_denominator="rotary_dim", position_offset=0):
+        if layout != "half":
+            return super().apply_rope(x, positions, base=base, layout=layout, rotary_dim=rotary_dim,
+                                      rotated_slice=rotated_slice, freq_denominator=freq_denominator,
+                                      position_offset=position_offset)
+        head_dim = x.shape[-1]
+        rotary_dim = head_dim if rotary_dim is None else rotary_dim
+        angles = self.rope_pair_angles(np.asarray(positions) + int(position_offset), head_dim, rotary_dim, base,
+                                       freq_denominator)
+        cos, sin = self.cos_sin_of(np.repeat(angles, 2, axis=-1))  # (..., r): c0, c0, c1, c1, ...
+        channels = self.rotated_channels(head_dim, rotary_dim, rotated_slice, layout)
+        xr = self.act_cast(x)[..., channels]
+        half = rotary_dim // 2
+        rotated_half = np.concatenate([-xr[..., half:], xr[..., :half]], axis=-1)
+        out = self.act_cast(x).copy()
+        out[..., channels] = self.act_cast(self.act_cast(xr * cos) + self.act_cast(rotated_half * sin))
+        return out
+
+
+class RotationSignFlipped(Broken):
+    """Rotates by ``-phi``: ``rotate_half`` written as ``cat(x2, -x1)`` instead of ``cat(-x2, x1)``.
+
+    Queries and keys turn the same wrong way, so the attention scores still
+    depend on ``m - n`` only (with the sign of ``m - n`` flipped) and a model
+    trained with the other sign silently degrades.
+    """
+
+    targets = ("apply_rotary", "apply_rope")
+
+    def rotate(self, x, cos, sin, layout):
+        return super().rotate(x, cos, -sin, layout)
+
+
+class PositionsPlusOne(Broken):
+    """Positions counted from 1 (``position_ids = arange(1, T + 1)``).
+
+    Happens when a padding offset meant for learned tables (OPT, fairseq) is
+    applied to rotary positions too.
+    """
+
+    targets = ("rope_angles", "rope_cos_sin", "apply_rope", "sinusoidal_encoding")
+
+    def position_values(self, positions):
+        return (np.asarray(positions) + 1).astype(F32)
+
+
+class PositionOffsetIgnored(Broken):
+    """Incremental decoding rotates the new token at position 0: the KV-cache offset is dropped."""
+
+    targets = ("apply_rope",)
+
+    def apply_rope(self, x, positions, /, **options):
+        options["position_offset"] = 0
+        return super().apply_rope(x, positions, **options)
+
+
+class WrongBase(Broken):
+    """Uses base 10000 whatever ``rope_theta`` says (Llama 3's 500000 ignored by a config loader)."""
+
+    targets = ROPE_TABLES
+
+    def base_value(self, base):
+        return F32(10_000.0)
+
+
+class BaseSlightlyOff(Broken):
+    """Base 10000.5 instead of 10000 (a rounded or mistyped config value).
+
+    Only the low frequencies move, by a relative ``5e-5 * 2i/d``: invisible
+    in a short-context rotation, visible in the frequency table itself.
+    """
+
+    targets = ROPE_TABLES
+
+    def base_value(self, base):
+        return F32(base + 0.5)
+
+
+class ExponentOverDimMinusTwo(Broken):
+    r"""Exponent ``2i/(d-2)`` instead of ``2i/d``, so the lowest frequency is exactly ``1/base``.
+
+    tensor2tensor's sinusoidal convention (``i/(d/2 - 1)``) carried over to
+    RoPE.
+    """
+
+    targets = ROPE_TABLES
+
+    def exponents(self, dim):
+        return np.arange(0, dim, 2).astype(F32) / F32(max(dim - 2, 1))
+
+
+class FrequenciesInActivationDtype(Broken):
+    """The ``inv_freq`` buffer cast to the model dtype (``model.to(torch.bfloat16)`` on a persistent buffer).
+
+    Hugging Face made ``inv_freq`` non-persistent and recomputes it in
+    float32 because of this: the rounded frequencies shift every angle by a
+    relative ``2**-9`` in bfloat16.
+    """
+
+    targets = ROPE_TABLES
+    caught_in = LOW_DTYPES
+
+    def inv_freq(self, dim, base):
+        return super().inv_freq(dim, base).astype(self.act)
+
+
+class PositionsInActivationDtype(Broken):
+    """Positions cast to the model dtype before the angle product (``t.type_as(inv_freq)`` on a half buffer).
+
+    rotary-embedding-torch and early GPT-NeoX ports: in bfloat16, 4095
+    becomes 4096; in float16 every position above 65504 becomes inf.
+    """
+
+    targets = ("rope_angles", "rope_cos_sin", "apply_rope", "sinusoidal_encoding")
+    caught_in = LOW_DTYPES
+
+    def position_values(self, positions):
+        return np.asarray(positions).astype(self.act).astype(F32)
+
+
+class CosSinInActivationDtype(Broken):
+    """Angles rounded to the model dtype before cos/sin (autocast left on around the rotary table)."""
+
+    targets = ("rope_cos_sin", "apply_rope")
+    caught_in = LOW_DTYPES
+
+    def cos_sin_of(self, angles):
+        return super().cos_sin_of(np.asarray(angles).astype(self.act))
+
+
+class FrequencyTableFiveDigits(Broken):
+    """A frequency table written out with 5 significant digits (a constant table pasted into a kernel)."""
+
+    targets = ROPE_TABLES
+
+    def inv_freq(self, dim, base):
+        table = super().inv_freq(dim, base).astype(np.float64)
+        return np.array([float(f"{v:.4e}") for v in table], dtype=F32)
+
+
+class CosSinCacheClamped(Broken):
+    """Tables built for 32768 positions (``max_position_embeddings``); later positions read the last row.
+
+    A gather that clips out-of-range indices (``jnp.take`` with
+    ``mode="clip"``, a CUDA kernel without a bounds check reading the last
+    row) instead of growing the cache.
+    """
+
+    targets = ROPE_APPLY + ("sinusoidal_encoding",)
+
+    def position_values(self, positions):
+        return np.minimum(np.asarray(positions), 32_767).astype(F32)
+
+
+class PartialRotatesLastChannels(Broken):
+    """Partial rotary applied to the last ``rotary_dim`` channels instead of the first.
+
+    DeepSeek MLA's layout (pass-through part first, rotary part last)
+    assumed for a GPT-NeoX or Phi model.
+    """
+
+    targets = ("apply_rope",)
+
+    def rotated_channels(self, head_dim, rotary_dim, rotated_slice, layout):
+        return np.arange(head_dim - rotary_dim, head_dim)
+
+
+class PartialHeadDimDenominator(Broken):
+    """Partial rotary with frequencies ``base**(-2i/head_dim)`` when ``base**(-2i/rotary_dim)`` is asked.
+
+    Two real conventions (Hugging Face default vs ``"proportional"``) mixed
+    up: the rotated pairs get the fast end of the full-head spectrum.
+    """
+
+    targets = ("apply_rope",)
+
+    def rope_pair_angles(self, positions, head_dim, rotary_dim, base, freq_denominator):
+        other = "head_dim" if freq_denominator == "rotary_dim" else "rotary_dim"
+        return super().rope_pair_angles(positions, head_dim, rotary_dim, base, other)
+
+
+# -- RoPE scaling ----------------------------------------------------------------------------
+
+
+class LinearScalingInverted(Broken):
+    """Position interpolation multiplies the frequencies by the factor instead of dividing them."""
+
+    targets = ("linear_scaled_frequencies",)
+
+    def linear_scaled_frequencies(self, dim, /, *, base=10_000.0, scaling_factor):
+        return (self.inv_freq(dim, base) * F32(scaling_factor)).astype(F32)
+
+
+class NtkWithoutExponent(Broken):
+    """NTK-aware scaling with base ``b * s`` instead of ``b * s**(d/(d-2))``."""
+
+    targets = ("ntk_scaled_frequencies",)
+
+    def ntk_scaled_frequencies(self, dim, /, *, base=10_000.0, scaling_factor):
+        return self.inv_freq(dim, F32(base) * F32(scaling_factor))
+
+
+class DynamicNtkLengthOffByOne(Broken):
+    """Dynamic NTK evaluated at ``L + 1``: the largest position id plus two, or a length counted after the new token."""
+
+    targets = ("dynamic_ntk_frequencies",)
+
+    def dynamic_ntk_length(self, sequence_length, original_max_position_embeddings):
+        return max(sequence_length + 1, original_max_position_embeddings)
+
+
+class YarnNotTruncated(Broken):
+    """YaRN correction range not rounded outwards (``floor``/``ceil`` dropped) although ``truncate=True``."""
+
+    targets = ("yarn_frequencies",)
+
+    def yarn_range(self, dim, base, l0, beta_fast, beta_slow, truncate, high_limit):
+        return super().yarn_range(dim, base, l0, beta_fast, beta_slow, False, high_limit)
+
+
+class YarnAttentionFactorMissing(Broken):
+    """YaRN frequencies applied but the ``0.1 ln s + 1`` scaling of cos/sin forgotten (factor 1)."""
+
+    targets = ("yarn_attention_factor", "deepseek_softmax_scale")
+
+    def mscale(self, scaling_factor, mscale):
+        return F32(1.0)
+
+
+class Llama3RatioInverted(Broken):
+    """Llama 3 blend weight from ``wavelength / L0`` instead of ``L0 / wavelength``."""
+
+    targets = ("llama3_scaled_frequencies",)
+
+    def llama3_smooth(self, l0, wavelength, low_freq_factor, high_freq_factor):
+        return (wavelength / F32(l0) - F32(low_freq_factor)) / F32(high_freq_factor - low_freq_factor)
+
+
+# -- ALiBi -----------------------------------------------------------------------------------
+
+
+class AlibiNaiveSlopes(Broken):
+    """``2**(-8k/n)`` for every head count, also when ``n`` is not a power of two (12 heads, 20 heads)."""
+
+    targets = ("alibi_slopes",)
+
+    def slopes_paper(self, num_heads, max_bias):
+        k = np.arange(1, num_heads + 1).astype(F32)
+        return np.power(F32(2.0), -k * F32(max_bias / num_heads)).astype(F32)
+
+    slopes_mpt = slopes_paper
+
+
+class AlibiSlopeIndexFromZero(Broken):
+    """Slope index counted from 0 (``arange(n)`` instead of ``arange(1, n + 1)``): the first head gets slope 1."""
+
+    targets = ("alibi_slopes",)
+
+    def slopes_paper(self, num_heads, max_bias):
+        closest = 2 ** int(math.floor(math.log2(num_heads)))
+        base = F32(2.0 ** (-max_bias / closest))
+        slopes = np.power(base, np.arange(0, closest).astype(F32))
+        if closest != num_heads:
+            extra = F32(2.0 ** (-max_bias / (2 * closest)))
+            slopes = np.concatenate([slopes, np.power(extra, np.arange(0, 2 * (num_heads - closest) - 1, 2)
+                                                      .astype(F32))])
+        return slopes.astype(F32)
+
+    def slopes_mpt(self, num_heads, max_bias):
+        n = 2 ** int(math.ceil(math.log2(num_heads)))
+        slopes = (F32(1.0) / np.power(F32(2.0), np.arange(0, n).astype(F32) * F32(max_bias / n))).astype(F32)
+        return np.concatenate([slopes[1::2], slopes[::2]])[:num_heads] if n != num_heads else slopes
+
+
+class AlibiProductInActivationDtype(Broken):
+    """Slopes times distances multiplied in the model dtype: distances rounded to it, then the product rounded.
+
+    One rounding more than the spec allows: in bfloat16 every distance above
+    256 is rounded (8191 becomes 8192) before the product is rounded, in
+    float16 every distance above 2048.  With a slope that is a power of two
+    the product is exact and the bug invisible; with the other slopes of a
+    12-head model it is not.
+    """
+
+    targets = ("alibi_bias",)
+    caught_in = LOW_DTYPES
+
+    def bias_product(self, slopes, linear):
+        return self.act_cast(slopes)[:, None, None] * self.act_cast(linear)[None, :, :]
+
+
+class AlibiSignFlipped(Broken):
+    """Bias ``+m (i - j)`` (a reward for distance) instead of ``-m (i - j)``."""
+
+    targets = ("alibi_bias",)
+
+    def bias_product(self, slopes, linear):
+        return -super().bias_product(slopes, linear)
+
+
+# -- T5 --------------------------------------------------------------------------------------
+
+
+class T5SignFlipped(Broken):
+    """Relative position ``query - key`` instead of ``key - query`` (``context - memory``)."""
+
+    targets = ("t5_relative_bucket", "t5_relative_bias")
+
+    def t5_relative(self, query_positions, key_positions):
+        return -super().t5_relative(query_positions, key_positions)
+
+    def t5_relative_bucket(self, relative_position, /, **options):
+        return super().t5_relative_bucket(-np.asarray(relative_position), **options)
+
+
+class T5RoundedLog(Broken):
+    """Log bucket rounded to nearest (``round``) instead of truncated (``.to(torch.long)``)."""
+
+    targets = ("t5_relative_bucket", "t5_relative_bias")
+
+    def t5_log_ratio(self, n, max_exact, max_distance, num_log):
+        return np.round(super().t5_log_ratio(n, max_exact, max_distance, num_log))
+
+
+class T5NoBidirectionalOffset(Broken):
+    """Bidirectional buckets without the ``+ num_buckets // 2`` for keys after the query: both directions share."""
+
+    targets = ("t5_relative_bucket", "t5_relative_bias")
+
+    def t5_buckets(self, relative_position, bidirectional, num_buckets, max_distance):
+        if not bidirectional:
+            return super().t5_buckets(relative_position, bidirectional, num_buckets, max_distance)
+        n = np.abs(np.asarray(relative_position))
+        return super().t5_buckets(-n, True, num_buckets, max_distance)
+
+
+class T5MissingClamp(Broken):
+    """No ``min(bucket, num_buckets - 1)``: distances far beyond ``max_distance`` get buckets past the end."""
+
+    targets = ("t5_relative_bucket",)
+
+    def t5_buckets(self, relative_position, bidirectional, num_buckets, max_distance):
+        relative_position = np.asarray(relative_position, dtype=np.int64)
+        half = num_buckets // 2 if bidirectional else num_buckets
+        n = np.abs(relative_position) if bidirectional else -np.minimum(relative_position, 0)
+        offset = (relative_position > 0) * half if bidirectional else 0
+        max_exact = half // 2
+        safe = np.where(n < max_exact, max_exact, n)
+        large = max_exact + self.t5_log_ratio(safe, max_exact, max_distance, half - max_exact).astype(np.int64)
+        return offset + np.where(n < max_exact, n, large)
+
+
+class T5LogInActivationDtype(Broken):
+    """The bucket logarithm computed in the model dtype (``relative_position.to(dtype)`` instead of ``.float()``)."""
+
+    targets = ("t5_relative_bucket", "t5_relative_bias")
+    caught_in = LOW_DTYPES
+
+    def t5_log_ratio(self, n, max_exact, max_distance, num_log):
+        ratio = self.act_cast(self.act_cast(n) / self.act_cast(max_exact))
+        logs = self.act_cast(np.log(ratio))
+        return self.act_cast(self.act_cast(logs / self.act_cast(math.log(max_distance / max_exact)))
+                             * self.act_cast(num_log)).astype(F32)
+
+
+# -- sinusoidal, learned ---------------------------------------------------------------------
+
+
+class SinusoidalT2TDenominator(Broken):
+    """tensor2tensor's exponent ``i/(d/2 - 1)`` used when the paper's ``2i/d`` is asked."""
+
+    targets = ("sinusoidal_encoding",)
+
+    def sinusoidal_frequencies(self, dim, base, freq_denominator):
+        return super().sinusoidal_frequencies(dim, base, "half_dim_minus_one")
+
+
+class SinusoidalCosFirst(Broken):
+    """cos before sin: ``[cos | sin]`` or cos on the even channels (a port that swapped the two)."""
+
+    targets = ("sinusoidal_encoding",)
+
+    def sinusoidal_layout(self, sin, cos, layout):
+        return super().sinusoidal_layout(cos, sin, layout)
+
+
+class LearnedOffsetIgnored(Broken):
+    """OPT's position offset 2 dropped: every token reads the row two places too early."""
+
+    targets = ("learned_position_embedding",)
+
+    def learned_rows(self, positions, position_offset):
+        return np.asarray(positions, dtype=np.int64)
+
+
+class LearnedPaddingRowKept(Broken):
+    """The padding row returned as stored instead of zeros."""
+
+    targets = ("learned_position_embedding",)
+
+    def learned_position_embedding(self, table, positions, /, *, position_offset=0, padding_idx=None):
+        return super().learned_position_embedding(table, positions, position_offset=position_offset)
+
+
+#: Every broken variant, in the order of this module.
+BROKEN = [cls for cls in list(globals().values())
+          if isinstance(cls, type) and issubclass(cls, Broken) and cls is not Broken]

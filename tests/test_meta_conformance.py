@@ -1,0 +1,331 @@
+"""The error model is safe and sharp.
+
+Safe: correct float32, float16 and bfloat16 implementations, computed the
+way libraries compute them (``tests/meta/correct.py``), pass every golden
+case they implement.  Sharp: each deliberately broken implementation
+(``tests/meta/broken.py``) fails at least one case of the functions it
+breaks, in every dtype where the bug exists, bfloat16 included.  Together
+they pin the tolerance classes of :mod:`posref.conformance.tolerance` from
+both sides.
+
+``EXTRA_CASES`` adds regions the golden corpus does not cover yet: ALiBi
+slopes that are not powers of two at distances above 256, a padding
+position for learned tables with an offset, and partial rotary over the
+first pairs of the half layout.
+
+Run with ``-s`` to print the table of budget shares.
+"""
+
+import contextlib
+import functools
+import math
+
+import numpy as np
+import pytest
+
+import posref
+from hypothesis import given
+from hypothesis import strategies as st
+
+from posref.conformance.adapter import Adapter, load_adapter
+from posref.conformance.runner import run_cases
+from posref.conformance.tolerance import UNIT_ROUNDOFF, CaseView, budgets, t5_near_boundary
+from posref.golden.cases import CASES
+from posref.golden.registry import Arange, CaseSpec, Integers, Normal, Values, build_case, build_cases
+from tests.meta import broken, correct
+
+DTYPES = ("float32", "float16", "bfloat16")
+FAMILIES = ["rope", "rope_scaling", "sinusoidal", "learned", "alibi", "t5"]
+FAILED = ("fail", "error", "timeout")
+
+_SLOPES12 = [2.0 ** -k for k in range(1, 9)] + [2.0 ** (-(2 * k - 1) / 2) for k in range(1, 5)]
+
+
+#: Cases for regions that ``posref.golden.cases`` does not cover yet.
+EXTRA_CASES = [
+    CaseSpec(id="meta.alibi_bias.distance.long_odd_slopes", function="alibi_bias",
+             inputs={"slopes": Values(_SLOPES12), "query_positions": Values([1000, 4095, 8191], "int64"),
+                     "key_positions": Arange(0, 8192)},
+             params={"form": "distance", "causal": True}, tolerance="linear_bias",
+             description="slopes that are not powers of two times distances above 256: a bfloat16 product "
+                         "rounds the distance and then the product"),
+    CaseSpec(id="meta.learned_position_embedding.left_padding", function="learned_position_embedding",
+             inputs={"table": Normal((12, 4)), "positions": Values([[-1, -1, 0, 1], [0, 1, 2, 3]], "int64")},
+             params={"position_offset": 2, "padding_idx": 1}, tolerance="gather",
+             description="OPT-style offset 2; position -1 (left padding) reads the zeroed padding row"),
+    CaseSpec(id="meta.apply_rope.half.first_pairs", function="apply_rope",
+             inputs={"x": Normal((2, 5, 64)), "positions": Integers((5,), 0, 200_000, sort=True)},
+             params={"rotary_dim": 16, "rotated_slice": "first_pairs", "freq_denominator": "head_dim"},
+             tolerance="rope", description="Hugging Face 'proportional': the first 8 pairs (j, j + 32) rotate"),
+]
+
+
+@functools.lru_cache(maxsize=None)
+def all_cases():
+    return tuple(build_cases(CASES, families=FAMILIES) + build_cases(EXTRA_CASES))
+
+
+@functools.lru_cache(maxsize=None)
+def run(cls, dtype):
+    """Results of ``cls(dtype)`` on the cases of the functions it targets."""
+    cases = [c for c in all_cases() if c.function in cls.targets]
+    adapter = Adapter(target=cls(dtype), name=cls.__name__, version="0", dtype=dtype, device="cpu",
+                      source=f"tests.meta:{cls.__name__}")
+    if issubclass(cls, broken.Broken):
+        # broken code may overflow (positions above 65504 in float16); hardware does so silently
+        with np.errstate(all="ignore"):
+            return tuple(run_cases(adapter, cases, timeout=None))
+    return tuple(run_cases(adapter, cases, timeout=None))
+
+
+def worst_shares(results):
+    """The largest budget share per function over the cases that ran."""
+    shares = {}
+    for r in results:
+        if r.status in ("pass", "fail"):
+            shares[r.function] = max(shares.get(r.function, 0.0), r.budget_share)
+    return shares
+
+
+def _table(shares):
+    return "\n".join(f"  {name:32s} {share:.3f}" for name, share in sorted(shares.items()))
+
+
+# -- safety: correct code passes ------------------------------------------------------------
+
+
+def test_correct_implementations_cover_the_golden_functions():
+    golden = {c.function for c in all_cases()}
+    assert golden <= set(correct.FUNCTIONS), sorted(golden - set(correct.FUNCTIONS))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cls", correct.VARIANTS, ids=lambda cls: cls.__name__)
+def test_correct_implementations_pass_every_case(cls, dtype):
+    results = run(cls, dtype)
+    bad = [f"{r.case_id}: {r.status} {r.message}" for r in results if r.status in FAILED]
+    shares = worst_shares(results)
+    print(f"\n{cls.__name__} {dtype}: worst budget share per function\n{_table(shares)}")
+    assert not bad, "\n".join(bad)
+    assert max(shares.values()) <= 1.0, _table(shares)
+    # every targeted function ran at least one value case in this dtype
+    assert set(shares) == {c.function for c in all_cases() if c.function in cls.targets and c.expect_error is None}
+
+
+def test_correct_implementations_reject_the_invalid_inputs():
+    # invalid cases without floating inputs run in every dtype (those with floating inputs have no
+    # low-precision variant and are skipped by the runner)
+    invalid = {c.id for c in all_cases() if c.expect_error is not None
+               and not any(a.dtype.kind == "f" for a in c.inputs.values())}
+    statuses = {r.case_id: r.status for r in run(correct.Correct, "bfloat16") if r.case_id in invalid}
+    assert len(statuses) >= 5 and set(statuses.values()) == {"pass"}, statuses
+
+
+def test_the_reference_passes_everything_at_float64():
+    adapter = load_adapter("reference", dtype="float64")
+    results = run_cases(adapter, build_cases(CASES) + build_cases(EXTRA_CASES))
+    assert {r.status for r in results} == {"pass"}
+    assert max(r.budget_share for r in results) == 0.0  # the spec is its own reference
+
+
+# -- sharpness: broken code fails ------------------------------------------------------------
+
+
+def _worst_failure(results):
+    failing = [r for r in results if r.status == "fail"]
+    worst = max(failing, key=lambda r: r.budget_share)
+    return f"{len(failing)} failing cases, worst {worst.case_id} at {worst.budget_share:.3g}x: {worst.message}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cls", broken.BROKEN, ids=lambda cls: cls.__name__)
+def test_broken_implementation_fails_where_the_bug_exists(cls, dtype):
+    results = run(cls, dtype)
+    assert results, f"no golden case for {cls.targets}"
+    failing = [r for r in results if r.status == "fail"]
+    if dtype in cls.caught_in:
+        assert failing, (f"{cls.__name__} ({dtype}) passed every case of {', '.join(cls.targets)}; "
+                         f"worst share {max(worst_shares(results).values()):.3g}")
+        print(f"\n{cls.__name__} {dtype}: {_worst_failure(results)}")
+    else:
+        # the bug does not exist in this dtype: the code computes what the correct code computes
+        assert {r.status for r in results} <= {"pass", "skipped"}
+
+
+def test_every_bug_is_caught_from_bfloat16_cases_alone():
+    assert len(broken.BROKEN) >= 20
+    assert [cls.__name__ for cls in broken.BROKEN if "bfloat16" not in cls.caught_in] == []
+    only_low = sorted(cls.__name__ for cls in broken.BROKEN if cls.caught_in != broken.ALL_DTYPES)
+    # exactly the bugs about computing in the activation dtype are absent from float32
+    assert only_low == ["AlibiProductInActivationDtype", "CosSinInActivationDtype", "FrequenciesInActivationDtype",
+                        "PositionsInActivationDtype", "T5LogInActivationDtype"]
+
+
+def test_every_broken_variant_names_its_bug():
+    for cls in broken.BROKEN:
+        assert cls.__doc__ and cls.targets and set(cls.targets) <= set(correct.FUNCTIONS), cls.__name__
+        assert set(cls.caught_in) <= set(DTYPES), cls.__name__
+
+
+def _frequency_table_with(digits):
+    class Rounded(correct.Correct):
+        targets = ("rope_frequencies",)
+
+        def inv_freq(self, dim, base):
+            table = super().inv_freq(dim, base).astype(np.float64)
+            return np.array([float(f"{v:.{digits - 1}e}") for v in table], dtype=np.float32)
+
+    Rounded.__name__ = f"FrequencyTable{digits}Digits"
+    return Rounded
+
+
+def test_the_frequency_budget_tells_six_significant_digits_from_float32():
+    # the documented cost of admitting both the power and the exp form: 7 digits mostly pass
+    six = run(_frequency_table_with(6), "bfloat16")
+    assert all(r.status == "fail" for r in six if r.case_id != "rope_frequencies.d2.b10000"
+               and ".invalid." not in r.case_id)
+    assert min(r.budget_share for r in six if r.status == "fail") >= 4
+    assert {r.status for r in run(_frequency_table_with(8), "bfloat16")} == {"pass"}
+
+
+# -- the model's terms, one at a time -------------------------------------------------------
+
+
+def test_tables_from_configuration_are_judged_in_the_angle_precision():
+    # a frequency table has no activation-dtype input: bfloat16 gets the float32 budget
+    view = CaseView("rope_frequencies", {"dim": 8}, {}, {"output": np.array([1.0, 0.1, 0.01, 0.001])})
+    assert np.array_equal(budgets(view, "frequency", "bfloat16")["output"],
+                          budgets(view, "frequency", "float32")["output"])
+    # theta = 1: exp(0) rounded twice, one more rounding; theta = 0.001: |ln theta| = 6.91
+    u = UNIT_ROUNDOFF["float32"]
+    assert budgets(view, "frequency", "bfloat16")["output"] == pytest.approx(
+        [3 * u, (2 * math.log(10) + 3) * u * 0.1, (4 * math.log(10) + 3) * u * 0.01,
+         (6 * math.log(10) + 3) * u * 0.001])
+    angles = CaseView("rope_angles", {"dim": 2}, {"positions": np.array([3.0])}, {"output": np.array([[3.0]])})
+    assert budgets(angles, "angle", "float16")["output"][0, 0] == pytest.approx(4 * u * 3.0)
+
+
+def test_alibi_slope_budget_covers_integer_powers_of_a_rounded_base():
+    # BLOOM: slope k of a power-of-two series 2**(-8k/N) is base**k with base = fl32(2**(-8/N)),
+    # so it carries k times the base's rounding error; k = 64 for the last of 64 heads.
+    slopes = 2.0 ** (-8.0 * np.arange(1, 65) / 64)
+    view = CaseView("alibi_slopes", {"num_heads": 64}, {}, {"output": slopes})
+    budget = budgets(view, "linear_bias", "bfloat16")["output"]
+    u = UNIT_ROUNDOFF["float32"]
+    assert budget[-1] == pytest.approx((64 + 8 * math.log(2) + 3) * u * 2.0**-8)
+    assert budget[0] == pytest.approx((1 + math.log(2) / 8 + 3) * u * slopes[0])
+    # a given slope times a distance is one product (and one by the scale) and one cast
+    view = CaseView("alibi_bias", {}, {"slopes": np.array([0.5])}, {"output": np.array([[[-4.0, -np.inf]]])})
+    assert budgets(view, "linear_bias", "bfloat16")["output"][0, 0].tolist() == pytest.approx(
+        [(UNIT_ROUNDOFF["bfloat16"] + 2 * u) * 4.0, 0.0])
+
+
+def test_t5_slack_threshold_is_computed_from_the_float32_logarithm():
+    # 32 buckets, bidirectional: L = 8 log buckets over ln(128/8) = ln 16; n = 16 and 32 give v = 2 and 4
+    rel = np.array([16, 32, -16, 17, 15, 3])
+    assert t5_near_boundary(rel, bidirectional=True, num_buckets=32, max_distance=128).tolist() == [
+        True, True, True, False, False, False]
+    threshold = 2 * (2 * 8 / math.log(16) + 6 * 8) * UNIT_ROUNDOFF["float32"]
+    assert 5e-6 < threshold < 1e-5
+    # float64 logarithms leave no room away from exact boundaries
+    assert t5_near_boundary(np.array([16, 17]), bidirectional=True, num_buckets=32, max_distance=128,
+                            dtype="float64").tolist() == [True, False]
+
+
+@pytest.mark.parametrize("function, dim, base, scale, options", [
+    ("yarn_frequencies", 64, 10_000.0, 40.0, {"original_max_position_embeddings": 4096, "truncate": False}),
+    ("llama3_scaled_frequencies", 128, 500_000.0, 8.0, {}),
+])
+def test_blended_tables_add_the_weight_error_only_where_the_weight_acts(function, dim, base, scale, options):
+    params = {"dim": dim, "base": base, "scaling_factor": scale, **options}
+    out = posref.SPEC_FUNCTIONS[function].function(dim, base=base, scaling_factor=scale, **options)
+    budget = budgets(CaseView(function, params, {}, {"output": out}), "frequency", "bfloat16")["output"]
+    plain = budgets(CaseView("rope_frequencies", {}, {}, {"output": out}), "frequency", "bfloat16")["output"]
+    weight_term = budget - plain - 5 * UNIT_ROUNDOFF["float32"] * out
+    theta = posref.rope_frequencies(dim, base=base)
+    blended = ~np.isclose(out, theta, rtol=1e-12) & ~np.isclose(out, theta / scale, rtol=1e-12)
+    assert 0 < blended.sum() < dim // 4
+    assert np.all(weight_term[blended] > 1e-3 * budget[blended])  # the weight's error reaches them
+    # far from the blend the table is plain theta or theta / s: no weight term there
+    far = ~blended & ~np.roll(blended, 1) & ~np.roll(blended, -1)
+    assert far.sum() > dim // 4 and np.all(np.abs(weight_term[far]) <= 1e-9 * budget[far])
+
+
+def test_rope_budget_follows_the_rotated_channels_of_first_pairs():
+    x = np.ones((1, 8))
+    view = CaseView("apply_rope", {"rotary_dim": 2, "rotated_slice": "first_pairs"},
+                    {"x": x, "positions": np.array([0.0])}, {"output": x})
+    budget = budgets(view, "rope", "bfloat16")["output"][0]
+    u, ua = UNIT_ROUNDOFF["bfloat16"], UNIT_ROUNDOFF["float32"]
+    rotated = 2 * (ua + 2 * u) + u  # channels 0 and 4 form the one rotated pair
+    assert budget.tolist() == pytest.approx([rotated, u, u, u, rotated, u, u, u])
+
+
+# -- properties: random configurations -------------------------------------------------------
+
+
+def _run_one(spec, implementation, dtype):
+    case = build_case(spec)
+    adapter = Adapter(target=implementation, name="h", version="0", dtype=dtype, device="cpu", source="h")
+    quiet = np.errstate(all="ignore") if isinstance(implementation, broken.Broken) else contextlib.nullcontext()
+    with quiet:
+        return run_cases(adapter, [case], timeout=None)[0]
+
+
+@given(variant=st.sampled_from(correct.VARIANTS), dim=st.sampled_from([8, 32, 64, 128]),
+       base=st.sampled_from([10.0, 10_000.0, 500_000.0, 1e6]), start=st.integers(0, 2**20 - 16),
+       layout=st.sampled_from(["half", "interleaved"]), dtype=st.sampled_from(DTYPES))
+def test_correct_rope_passes_and_an_off_by_one_fails_at_any_position(variant, dim, base, start, layout, dtype):
+    spec = CaseSpec(id=f"h.rope.{dim}.{int(base)}.{start}.{layout}", function="apply_rope",
+                    inputs={"x": Normal((2, 8, dim)), "positions": Arange(start, start + 8)},
+                    params={"base": base, "layout": layout}, tolerance="rope")
+    passed = _run_one(spec, variant(dtype), dtype)
+    assert passed.status == "pass", passed.message
+    assert _run_one(spec, broken.PositionsPlusOne(dtype), dtype).status == "fail"
+
+
+@given(num_heads=st.integers(1, 256), rule=st.sampled_from(["paper", "mpt"]),
+       max_bias=st.sampled_from([8.0, 16.0, 5.0]))
+def test_correct_alibi_slopes_pass_for_any_head_count(num_heads, rule, max_bias):
+    spec = CaseSpec(id=f"h.alibi.{rule}.{num_heads}.{max_bias:g}", function="alibi_slopes", inputs={},
+                    params={"num_heads": num_heads, "rule": rule, "max_bias": max_bias}, tolerance="linear_bias")
+    result = _run_one(spec, correct.make("bfloat16"), "bfloat16")
+    assert result.status == "pass", result.message
+
+
+@given(bidirectional=st.booleans(), per_side=st.integers(4, 128), extra=st.integers(1, 5000))
+def test_correct_t5_buckets_pass_for_any_configuration(bidirectional, per_side, extra):
+    num_buckets = 2 * per_side if bidirectional else per_side
+    max_distance = per_side // 2 + extra
+    spec = CaseSpec(id=f"h.t5.{int(bidirectional)}.{num_buckets}.{max_distance}", function="t5_relative_bucket",
+                    inputs={"relative_position": Arange(-2 * max_distance - 3, 2 * max_distance + 4)},
+                    params={"bidirectional": bidirectional, "num_buckets": num_buckets,
+                            "max_distance": max_distance}, tolerance="t5_bucket")
+    result = _run_one(spec, correct.make("float32"), "float32")
+    assert result.status == "pass", result.message
+
+
+@given(variant=st.sampled_from([correct.Correct, correct.Float32CorrectionRange]),
+       dim=st.sampled_from([32, 64, 128]), base=st.sampled_from([10_000.0, 500_000.0, 1e6]),
+       scale=st.sampled_from([2.0, 4.0, 8.0, 16.0, 40.0]), l0=st.sampled_from([2048, 4096, 8192, 32768]),
+       truncate=st.booleans())
+def test_correct_yarn_passes_for_any_configuration(variant, dim, base, scale, l0, truncate):
+    spec = CaseSpec(id=f"h.yarn.{dim}.{int(base)}.{int(scale)}.{l0}.{int(truncate)}", function="yarn_frequencies",
+                    inputs={}, params={"dim": dim, "base": base, "scaling_factor": scale,
+                                       "original_max_position_embeddings": l0, "truncate": truncate},
+                    tolerance="frequency")
+    result = _run_one(spec, variant("bfloat16"), "bfloat16")
+    assert result.status == "pass", result.message
+
+
+@given(dim=st.sampled_from([32, 64, 128]), base=st.sampled_from([10_000.0, 500_000.0]),
+       scale=st.sampled_from([2.0, 8.0, 16.0, 32.0]), l0=st.sampled_from([1024, 8192, 32768]),
+       factors=st.sampled_from([(1.0, 4.0), (1.0, 1.0), (2.0, 8.0), (0.5, 2.0)]))
+def test_correct_llama3_passes_for_any_configuration(dim, base, scale, l0, factors):
+    spec = CaseSpec(id=f"h.llama3.{dim}.{int(base)}.{int(scale)}.{l0}.{factors[0]:g}.{factors[1]:g}",
+                    function="llama3_scaled_frequencies", inputs={},
+                    params={"dim": dim, "base": base, "scaling_factor": scale, "low_freq_factor": factors[0],
+                            "high_freq_factor": factors[1], "original_max_position_embeddings": l0},
+                    tolerance="frequency")
+    result = _run_one(spec, correct.make("bfloat16"), "bfloat16")
+    assert result.status == "pass", result.message
