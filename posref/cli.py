@@ -132,6 +132,13 @@ def _load_cases(args: argparse.Namespace):
     return cases
 
 
+def _family_of(function: str) -> str:
+    from posref._spec import SPEC_FUNCTIONS, spec_functions
+
+    spec_functions()
+    return SPEC_FUNCTIONS[function].family
+
+
 def _read_xfails(path: str) -> list[str]:
     import pathlib
 
@@ -155,6 +162,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
         return _fail("check", str(exc))
     results = run_cases(adapter, cases, timeout=args.timeout, xfails=xfails,
                         progress=_Progress("checking", not args.no_progress))
+    if args.max_examples > 0 and not args.case:
+        from posref.conformance.fuzz import FUZZ_FUNCTIONS, fuzz
+
+        functions = [f for f in FUZZ_FUNCTIONS if (not args.function or f in args.function)
+                     and (not args.family or _family_of(f) in args.family)]
+        if functions:
+            print(f"differential cases: hypothesis seed {args.seed}, up to {args.max_examples} examples per function")
+            results += fuzz(adapter, functions=functions, max_examples=args.max_examples, seed=args.seed,
+                            timeout=args.timeout, progress=_Progress("fuzzing ", not args.no_progress))
     for r in results:
         if r.status in ("fail", "error", "timeout", "xpass") or (args.strict and r.status == "lenient"):
             print(f"{r.status.upper():8} {r.case_id} [{r.dtype}]: {r.message}\n         reproduce: {r.repro}")
@@ -271,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_check.add_argument("--case", action="append", help="only this case id (repeatable)")
     p_check.add_argument("--corpus", help="read cases from this golden corpus instead of the built-in registry")
     p_check.add_argument("--xfails", help="file of case ids expected to fail, one per line (# comments)")
+    p_check.add_argument("--max-examples", type=int, default=25,
+                         help="hypothesis differential cases per function after the golden cases (0: golden only)")
+    p_check.add_argument("--seed", type=int, default=0, help="hypothesis seed of the differential cases (default 0)")
     p_check.add_argument("--strict", action="store_true",
                          help="also fail when an invalid input is accepted instead of rejected")
     p_check.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per case (default 60)")

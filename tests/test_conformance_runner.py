@@ -14,7 +14,8 @@ from posref.cli import main
 from posref.conformance.adapter import Adapter, AdapterError, load_adapter, to_numpy
 from posref.conformance.report import exit_code, summary, to_json, to_markdown
 from posref.conformance.runner import case_arrays, run_case, run_cases
-from posref.golden.registry import CaseSpec, Normal, Values, build_case
+from posref.golden.cases import CASES
+from posref.golden.registry import CaseSpec, Normal, Values, build_case, build_cases
 
 ROTARY = build_case(CaseSpec(id="t.rotary", function="apply_rotary",
                              inputs={"x": Normal((4, 8)), "angles": Normal((4, 4))}, params={"layout": "half"},
@@ -177,13 +178,20 @@ def test_cli_check_reports_failures_with_repro_and_writes_reports(user_adapter, 
 
 def test_cli_check_xfails_file_and_case_filter(user_adapter, tmp_path, capsys):
     xfails = tmp_path / "xfails.txt"
-    ids = [c.id for c in posref.golden.registry.build_cases(posref.golden.cases.CASES, families=["rope"], dtypes=[])
+    ids = [c.id for c in build_cases(CASES, families=["rope"], dtypes=[])
            if c.function == "rope_angles" and c.expect_error is None]
     xfails.write_text("# known off-by-one\n" + "\n".join(ids) + "\n")
     assert main(["check", "--adapter", user_adapter, "--family", "rope", "--xfails", str(xfails),
-                 "--no-progress"]) == 0
+                 "--max-examples", "0", "--no-progress"]) == 0
     assert main(["check", "--adapter", user_adapter, "--case", ids[0], "--no-progress"]) == 1
     assert "1 fail" in capsys.readouterr().out
+
+
+def test_cli_check_adds_shrunk_differential_cases(user_adapter, capsys):
+    assert main(["check", "--adapter", user_adapter, "--function", "rope_angles", "--max-examples", "20",
+                 "--seed", "3", "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "hypothesis seed 3" in out and "FAIL     fuzz.rope_angles" in out
 
 
 def test_cli_check_unknown_adapter_is_a_clean_error(capsys):
@@ -222,7 +230,8 @@ def test_cli_matrix_check_detects_a_stale_matrix(tmp_path, capsys):
 
 def test_pytest_plugin_runs_cases_as_items(pytester, user_adapter):
     result = pytester.runpytest_subprocess("--posref-adapter", user_adapter, "--posref-family", "rope",
-                                           "-p", "no:cacheprovider", "-q")
+                                           "--posref-max-examples", "10", "-p", "no:cacheprovider", "-q")
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) >= 1 and outcomes.get("passed", 0) >= 1 and outcomes.get("skipped", 0) >= 1
     result.stdout.fnmatch_lines(["*posref*rope_angles*", "*reproduce: posref check --adapter my_rope_adapter*"])
+    result.stdout.fnmatch_lines(["*fuzz.rope_angles*"])

@@ -5,7 +5,9 @@ Installed with posref (entry point ``pytest11``), it adds options and, when
 
     pytest --posref-adapter mylib.posref_adapter --posref-dtype bfloat16
 
-Item ids are stable: ``posref[<dtype>]::<case id>``.  Items use the same
+Item ids are stable: ``posref[<dtype>]::<case id>`` for golden cases and
+``posref[<dtype>]::fuzz.<function>`` for the hypothesis differential cases
+of a function (``--posref-max-examples``, ``--posref-seed``).  Items use the same
 runner and error model as ``posref check``: "not implemented" and "skipped"
 cases are reported as pytest skips, expected failures (``--posref-xfails``)
 as xfails.  Without ``--posref-adapter`` the plugin adds nothing.
@@ -27,6 +29,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--posref-corpus", default=None, help="read cases from this golden corpus directory")
     group.addoption("--posref-xfails", default=None, help="file of case ids expected to fail")
     group.addoption("--posref-timeout", type=float, default=60.0, help="seconds per case (default 60)")
+    group.addoption("--posref-max-examples", type=int, default=25,
+                    help="hypothesis differential cases per function (0: golden cases only; default 25)")
+    group.addoption("--posref-seed", type=int, default=0, help="hypothesis seed (default 0)")
 
 
 class PosrefCaseItem(pytest.Item):
@@ -64,6 +69,33 @@ class PosrefCaseItem(pytest.Item):
         return self.path, None, f"posref[{self.adapter.dtype}]::{self.case.id}"
 
 
+class PosrefFuzzItem(pytest.Item):
+    """Hypothesis differential cases of one function, shrunk to a minimal failure."""
+
+    def __init__(self, *, function, adapter, timeout, max_examples, seed, **kwargs):
+        super().__init__(**kwargs)
+        self.function = function
+        self.adapter = adapter
+        self.timeout = timeout
+        self.max_examples = max_examples
+        self.seed = seed
+
+    def runtest(self) -> None:
+        from posref.conformance.fuzz import fuzz
+
+        for result in fuzz(self.adapter, functions=[self.function], max_examples=self.max_examples,
+                           seed=self.seed, timeout=self.timeout):
+            if result.status == "not_implemented":
+                pytest.skip(f"not implemented: {result.message}")
+            if result.status != "pass":
+                raise PosrefCaseFailure(result)
+
+    repr_failure = PosrefCaseItem.repr_failure
+
+    def reportinfo(self):
+        return self.path, None, f"posref[{self.adapter.dtype}]::fuzz.{self.function}"
+
+
 class PosrefCaseFailure(Exception):
     def __init__(self, result):
         super().__init__(result.message)
@@ -91,6 +123,18 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         cases = _registry_cases(families, [dtype] if dtype != "float64" else [], None)
     xfail_file = config.getoption("--posref-xfails")
     xfails = set(_read_xfails(xfail_file)) if xfail_file else set()
+    max_examples = config.getoption("--posref-max-examples")
+    if max_examples > 0:
+        from posref._spec import SPEC_FUNCTIONS
+        from posref.conformance.fuzz import FUZZ_FUNCTIONS
+
+        for function in FUZZ_FUNCTIONS:
+            if families is None or SPEC_FUNCTIONS[function].family in families:
+                items.append(PosrefFuzzItem.from_parent(
+                    session, name=f"posref[{dtype}]::fuzz.{function}", function=function, adapter=adapter,
+                    timeout=config.getoption("--posref-timeout"), max_examples=max_examples,
+                    seed=config.getoption("--posref-seed"),
+                ))
     for case in cases:
         items.append(PosrefCaseItem.from_parent(
             session, name=f"posref[{dtype}]::{case.id}", case=case, adapter=adapter,

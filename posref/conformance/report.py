@@ -83,7 +83,11 @@ def to_markdown(adapter: Adapter, results: Sequence[CaseResult]) -> str:
     if failures:
         lines += ["", "## Failures", ""]
         for r in failures:
-            lines.append(f"- `{r.case_id}` ({r.status}): {r.message}  \n  reproduce: `{r.repro}`")
+            if "\n" in r.repro:
+                lines += [f"- `{r.case_id}` ({r.status}): {r.message}", "", "  ```python"]
+                lines += [f"  {line}" for line in r.repro.splitlines()] + ["  ```", ""]
+            else:
+                lines.append(f"- `{r.case_id}` ({r.status}): {r.message}  \n  reproduce: `{r.repro}`")
     lenient = [r for r in results if r.status == "lenient"]
     if lenient:
         lines += ["", "## Invalid inputs accepted", ""]
