@@ -277,6 +277,11 @@ _add(
     CaseSpec(id="alibi_bias.distance.falcon_scale", function="alibi_bias",
              inputs={"slopes": Values(_SLOPES12[:8]), "query_positions": Arange(0, 10), "key_positions": Arange(0, 10)},
              params={"scale": 0.125}, tolerance="linear_bias", description="Falcon divides the bias by sqrt(64)"),
+    CaseSpec(id="alibi_bias.key_index.falcon_scale", function="alibi_bias",
+             inputs={"slopes": Values([2.0 ** -k for k in range(1, 9)]), "query_positions": Values([299], "int64"),
+                     "key_positions": Arange(0, 300)},
+             params={"form": "key_index", "scale": 0.125}, tolerance="linear_bias",
+             description="Falcon's form and scale (1/sqrt(64)), keys up to 299"),
     CaseSpec(id="alibi_bias.invalid.form", function="alibi_bias",
              inputs={"slopes": Values([0.5]), "query_positions": Arange(0, 2), "key_positions": Arange(0, 2)},
              params={"form": "bloom"}, expect_error="ValueError", error_match="form", description="unknown form"),
@@ -340,6 +345,12 @@ _add(
              inputs={"q": Normal((1, 2, 5, 8)), "k": Normal((1, 2, 7, 4)), "v": Normal((1, 2, 7, 8))},
              expect_error="ValueError", error_match="k", description="query and key widths differ"),
 )
+
+_add(CaseSpec(
+    id="yarn_attention_factor.mscale_only", function="yarn_attention_factor", inputs={},
+    params={"scaling_factor": 40.0, "mscale": 0.707}, tolerance="frequency",
+    description="an mscale without mscale_all_dim: 0.1 * 0.707 * ln 40 + 1",
+))
 
 # -- the methods the field runs today (RoPE scaling, xPos, multi-axis, other relative schemes) --
 
