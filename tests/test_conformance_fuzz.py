@@ -312,7 +312,7 @@ def test_drawn_cases_are_small_valid_and_rebuilt_exactly_from_their_source(data)
         array = _position_values(description)
         assert array.size <= 128 * 3 * 3 * 8, name  # small shapes only
         if "position" in name:
-            limit = SHORT_POSITION if function in ("apply_xpos", "apply_mrope") else MAX_POSITION
+            limit = SHORT_POSITION if function == "apply_xpos" else MAX_POSITION
             assert np.abs(array).max() <= limit
     # the snippet's source text rebuilds the same case, value for value
     namespace = {"Arange": Arange, "CaseSpec": CaseSpec, "Integers": Integers, "Normal": Normal,

@@ -8,10 +8,15 @@ breaks, in every dtype where the bug exists, bfloat16 included.  Together
 they pin the tolerance classes of :mod:`posref.conformance.tolerance` from
 both sides.
 
-``EXTRA_CASES`` adds regions the golden corpus does not cover yet: ALiBi
-slopes that are not powers of two at distances above 256, a padding
-position for learned tables with an offset, and partial rotary over the
-first pairs of the half layout.
+The cases are the golden cases of the RoPE, RoPE-scaling, sinusoidal,
+learned, ALiBi and T5 families and those of the field's functions that
+have a dedicated model (``FIELD_FUNCTIONS``: xPos, M-RoPE, axial RoPE, the
+2-D sine-cosine and Transformer-XL tables, Sandwich, KERPLE, FIRE's
+normalised distance), far positions included.  ``EXTRA_CASES`` adds
+regions the golden corpus does not cover yet: ALiBi slopes that are not
+powers of two at distances above 256, a padding position for learned
+tables with an offset, and partial rotary over the first pairs of the half
+layout.
 
 Run with ``-s`` to print the table of budget shares.
 """
@@ -24,7 +29,7 @@ import numpy as np
 import pytest
 
 import posref
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posref.conformance.adapter import Adapter, load_adapter
@@ -36,6 +41,10 @@ from tests.meta import broken, correct
 
 DTYPES = ("float32", "float16", "bfloat16")
 FAMILIES = ["rope", "rope_scaling", "sinusoidal", "learned", "alibi", "t5"]
+#: Functions of the other families whose golden cases have a dedicated error model.
+FIELD_FUNCTIONS = ("xpos_scales", "apply_xpos", "mrope_angles", "apply_mrope", "axial_rope_angles", "apply_axial_rope",
+                   "sincos_2d_encoding", "transformer_xl_relative_encoding", "sandwich_bias", "kerple_log_bias",
+                   "kerple_power_bias", "fire_normalized_distance")
 FAILED = ("fail", "error", "timeout")
 
 _SLOPES12 = [2.0 ** -k for k in range(1, 9)] + [2.0 ** (-(2 * k - 1) / 2) for k in range(1, 5)]
@@ -62,7 +71,8 @@ EXTRA_CASES = [
 
 @functools.lru_cache(maxsize=None)
 def all_cases():
-    return tuple(build_cases(CASES, families=FAMILIES) + build_cases(EXTRA_CASES))
+    specs = [c for c in CASES if posref.SPEC_FUNCTIONS[c.function].family in FAMILIES or c.function in FIELD_FUNCTIONS]
+    return tuple(build_cases(specs) + build_cases(EXTRA_CASES))
 
 
 @functools.lru_cache(maxsize=None)
@@ -153,12 +163,13 @@ def test_broken_implementation_fails_where_the_bug_exists(cls, dtype):
 
 
 def test_every_bug_is_caught_from_bfloat16_cases_alone():
-    assert len(broken.BROKEN) >= 20
+    assert len(broken.BROKEN) >= 40
     assert [cls.__name__ for cls in broken.BROKEN if "bfloat16" not in cls.caught_in] == []
     only_low = sorted(cls.__name__ for cls in broken.BROKEN if cls.caught_in != broken.ALL_DTYPES)
     # exactly the bugs about computing in the activation dtype are absent from float32
     assert only_low == ["AlibiProductInActivationDtype", "CosSinInActivationDtype", "FrequenciesInActivationDtype",
-                        "PositionsInActivationDtype", "T5LogInActivationDtype"]
+                        "KerpleInActivationDtype", "MRopePositionIdsInActivationDtype", "PositionsInActivationDtype",
+                        "T5LogInActivationDtype"]
 
 
 def test_every_broken_variant_names_its_bug():
@@ -261,6 +272,114 @@ def test_rope_budget_follows_the_rotated_channels_of_first_pairs():
     assert budget.tolist() == pytest.approx([rotated, u, u, u, rotated, u, u, u])
 
 
+def test_xpos_scale_budget_counts_the_exponent_the_base_vector_and_the_power():
+    # dim 2 (zeta_0 = 2/7), B = 1, N = 5 centred at ceil(5/2) = 3: p = 0 has e = 3, scale 3.5**3
+    p = np.arange(5)
+    scales = posref.xpos_scales(p, 2, scale_base=1.0)
+    view = CaseView("xpos_scales", {"dim": 2, "scale_base": 1.0}, {"positions": p}, {"output": scales})
+    budget = budgets(view, "xpos_scale", "bfloat16")["output"][:, 0]
+    ua = UNIT_ROUNDOFF["float32"]
+    assert budget[0] == pytest.approx((2 * 3 * math.log(3.5) + 4 * 3 + 4) * ua * 3.5**3)
+    assert budget[3] == pytest.approx(4 * ua)  # the centre: scale 1, only the power and the reciprocal
+    assert np.array_equal(budget, budgets(view, "xpos_scale", "float32")["output"][:, 0])
+
+
+def test_xpos_budget_scales_the_rotation_and_adds_the_scale_error():
+    x = np.array([[1.0, 0.0]])
+    # uncentred position 0: angle 0, scale 1, exponent 0
+    view = CaseView("apply_xpos", {"centering": "none"}, {"x": x, "positions": np.array([0])}, {"output": x})
+    u, ua = UNIT_ROUNDOFF["bfloat16"], UNIT_ROUNDOFF["float32"]
+    assert budgets(view, "xpos", "bfloat16")["output"][0].tolist() == pytest.approx(
+        [2 * ua + 2 * u + (4 * ua + u), 2 * ua + 2 * u])
+    # position 4 with B = 1: pair scale (2/7)**4 multiplies the rotation terms
+    y = posref.apply_xpos(x, [4], centering="none", scale_base=1.0)
+    view = CaseView("apply_xpos", {"centering": "none", "scale_base": 1.0}, {"x": x, "positions": np.array([4])},
+                    {"output": y})
+    s, phi_error = (2 / 7) ** 4, 3 * ua * 4.0  # theta_0 = 1: (2 |ln 1| + 3) u_a |4|
+    expected = s * (2 * ua + 2 * u + phi_error) + ((2 * 4 * math.log(3.5) + 4 * 4 + 4) * ua + u) * np.abs(y[0])
+    assert budgets(view, "xpos", "bfloat16")["output"][0] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("interleaved, driven", [(False, 2), (True, 1)])
+def test_mrope_angle_budget_reads_the_coordinate_that_drives_each_pair(interleaved, driven):
+    # dim 8, theta = 1, 0.1, 0.01, 0.001; sections [2, 1, 1]: height drives pair 2 (contiguous) or 1 (interleaved)
+    positions = np.array([[0], [1000], [0]])
+    params = {"dim": 8, "mrope_section": [2, 1, 1], "interleaved": interleaved}
+    phi = posref.mrope_angles(positions, 8, mrope_section=[2, 1, 1], interleaved=interleaved)
+    budget = budgets(CaseView("mrope_angles", params, {"positions": positions}, {"output": phi}), "angle",
+                     "bfloat16")["output"][0]
+    theta = 10.0 ** -driven
+    expected = np.zeros(4)
+    expected[driven] = (2 * abs(math.log(theta)) + 4) * UNIT_ROUNDOFF["float32"] * 1000 * theta
+    assert budget.tolist() == pytest.approx(expected.tolist())
+
+
+def test_axial_budgets_follow_the_coordinate_of_each_block():
+    # base 100, dim 8: both axes use [1, 0.1]; xy puts the column (500) on pairs 0, 1
+    coords = np.array([0, 500])
+    ua = UNIT_ROUNDOFF["float32"]
+    phi = posref.axial_rope_angles(coords, 8, base=100.0)
+    view = CaseView("axial_rope_angles", {"dim": 8, "base": 100.0}, {"positions_2d": coords}, {"output": phi})
+    assert budgets(view, "angle", "float16")["output"].tolist() == pytest.approx(
+        [4 * ua * 500, (2 * math.log(10) + 4) * ua * 50, 0, 0])
+    x = np.ones(8)
+    y = posref.apply_axial_rope(x, coords, base=100.0)
+    view = CaseView("apply_axial_rope", {"base": 100.0}, {"x": x, "positions_2d": coords}, {"output": y})
+    u = UNIT_ROUNDOFF["float16"]
+    rope = budgets(view, "rope", "float16")["output"]
+    assert rope[4:].tolist() == pytest.approx((2 * (ua + 2 * u) + u * np.abs(y[4:])).tolist())  # row 0: no angle
+    assert rope[0] == pytest.approx(2 * (ua + 2 * u + 3 * ua * 500) + u * abs(y[0]))
+
+
+def test_sinusoidal_budget_reads_grid_coordinates_and_distances():
+    u, ua = UNIT_ROUNDOFF["bfloat16"], UNIT_ROUNDOFF["float32"]
+    # a 1 x 2 grid, dim 4, class token: one frequency (1); token 2 is column 1, block a in xy order
+    table = posref.sincos_2d_encoding((1, 2), 4, class_token=True)
+    view = CaseView("sincos_2d_encoding", {"grid_shape": [1, 2], "dim": 4, "class_token": True}, {},
+                    {"output": table})
+    budget = budgets(view, "sinusoidal", "bfloat16")["output"]
+    assert budget[0].tolist() == [0.0, 0.0, 0.0, 0.0]  # the class-token row is exactly zero
+    assert budget[2].tolist() == pytest.approx((np.array([3 * ua, 3 * ua, 0, 0]) + ua + u * np.abs(table[2]))
+                                               .tolist())
+    # Transformer-XL: channel k (sine) and k + d/2 (cosine) share the angle delta * omega_k
+    encoding = posref.transformer_xl_relative_encoding([1000], 4, base=100.0)
+    view = CaseView("transformer_xl_relative_encoding", {"dim": 4, "base": 100.0},
+                    {"distances": np.array([1000])}, {"output": encoding})
+    angle_part = budgets(view, "sinusoidal", "bfloat16")["output"][0] - u * np.abs(encoding[0]) - ua
+    assert angle_part.tolist() == pytest.approx([3 * ua * 1000, (2 * math.log(10) + 3) * ua * 100] * 2)
+
+
+def test_sandwich_budget_sums_the_error_of_every_cosine():
+    u, ua = UNIT_ROUNDOFF["float16"], UNIT_ROUNDOFF["float32"]
+    params = {"dim": 4, "num_heads": 2, "base": 100.0}
+    bias = posref.sandwich_bias([1000], [0], **params)  # (2, 1, 1)
+    view = CaseView("sandwich_bias", params, {"query_positions": np.array([1000]), "key_positions": np.array([0])},
+                    {"output": bias})
+    budget = budgets(view, "sandwich", "float16")["output"][:, 0, 0]
+    # k = 1, 2: omega = 0.1, 0.01; angles 100 and 10
+    phi = np.array([100.0, 10.0])
+    kernel = np.cos(phi).sum() - 2
+    error = ((2 * math.log(10) + 3) * ua * 100 + (4 * math.log(10) + 3) * ua * 10 + 2 * ua
+             + 1 * ua * np.abs(np.cos(phi)).sum() + ua * abs(kernel))
+    assert budget.tolist() == pytest.approx([error / 4 + (2 * ua + u) * abs(bias[0, 0, 0]),
+                                             error / 8 + (2 * ua + u) * abs(bias[1, 0, 0])])
+
+
+def test_kerple_budgets_follow_the_kernel_terms():
+    u, ua = UNIT_ROUNDOFF["bfloat16"], UNIT_ROUNDOFF["float32"]
+    q, k = np.array([4]), np.array([0, 4])
+    log_bias = posref.kerple_log_bias(q, k, r1=[2.0], r2=[0.5])  # distances 4, 0: t = 2, 0
+    view = CaseView("kerple_log_bias", {}, {"query_positions": q, "key_positions": k, "r1": np.array([2.0]),
+                                            "r2": np.array([0.5])}, {"output": log_bias})
+    assert budgets(view, "kerple", "bfloat16")["output"][0, 0].tolist() == pytest.approx(
+        [2 * ua * (2 / 3 + 1) + (2 * ua + u) * 2 * math.log(3), 2 * ua])
+    power_bias = posref.kerple_power_bias(q, k, a=[0.5], p=[2.0])
+    view = CaseView("kerple_power_bias", {}, {"query_positions": q, "key_positions": k, "a": np.array([0.5]),
+                                              "p": np.array([2.0])}, {"output": power_bias})
+    assert budgets(view, "kerple", "bfloat16")["output"][0, 0].tolist() == pytest.approx(
+        [((4 * math.log(4) + 3) * ua + u) * 8, 0.0])
+
+
 # -- properties: random configurations -------------------------------------------------------
 
 
@@ -329,3 +448,59 @@ def test_correct_llama3_passes_for_any_configuration(dim, base, scale, l0, facto
                     tolerance="frequency")
     result = _run_one(spec, correct.make("bfloat16"), "bfloat16")
     assert result.status == "pass", result.message
+
+
+@settings(max_examples=30)
+@given(variant=st.sampled_from(correct.VARIANTS), start=st.integers(0, 2**20 - 16),
+       offsets=st.tuples(st.integers(0, 4096), st.integers(0, 4096)),
+       config=st.sampled_from([([16, 24, 24], False), ([24, 20, 20], True), ([4, 6, 6], False)]),
+       base=st.sampled_from([10_000.0, 1e6, 5e6]), layout=st.sampled_from(["half", "interleaved"]),
+       dtype=st.sampled_from(DTYPES))
+def test_correct_mrope_passes_and_an_off_by_one_fails_at_any_position(variant, start, offsets, config, base, layout,
+                                                                       dtype):
+    section, interleaved = config
+    ids = [list(range(start + o, start + o + 6)) for o in (0, *offsets)]  # temporal, height, width rows
+    spec = CaseSpec(id=f"h.mrope.{start}.{offsets[0]}.{offsets[1]}.{sum(section)}.{int(base)}.{layout}",
+                    function="apply_mrope",
+                    inputs={"x": Normal((2, 6, 2 * sum(section))), "positions": Values(ids, "int64")},
+                    params={"base": base, "mrope_section": section, "interleaved": interleaved, "layout": layout},
+                    tolerance="rope")
+    passed = _run_one(spec, variant(dtype), dtype)
+    assert passed.status == "pass", passed.message
+    assert _run_one(spec, broken.PositionsPlusOne(dtype), dtype).status == "fail"
+
+
+@settings(max_examples=30)
+@given(variant=st.sampled_from(correct.VARIANTS), start=st.integers(0, 2**20 - 16), extra=st.integers(0, 2**20),
+       centering=st.sampled_from(["ceil_half", "floor_half", "none"]), downscale=st.booleans(),
+       layout=st.sampled_from(["half", "interleaved"]), dtype=st.sampled_from(DTYPES))
+def test_correct_xpos_passes_and_an_off_by_one_fails_at_any_position(variant, start, extra, centering, downscale,
+                                                                      layout, dtype):
+    length = start + 8 + extra
+    # a scale base that keeps every scale within (2/7)**(+-4): finite in float16 and float32
+    scale_base = float(max(512, 2 ** math.ceil(math.log2(length / 4))))
+    spec = CaseSpec(id=f"h.xpos.{start}.{extra}.{centering}.{int(downscale)}.{layout}", function="apply_xpos",
+                    inputs={"x": Normal((8, 32)), "positions": Arange(start, start + 8)},
+                    params={"scale_base": scale_base, "centering": centering, "downscale": downscale,
+                            "layout": layout, "sequence_length": length}, tolerance="xpos")
+    passed = _run_one(spec, variant(dtype), dtype)
+    assert passed.status == "pass", passed.message
+    assert _run_one(spec, broken.PositionsPlusOne(dtype), dtype).status == "fail"
+
+
+@settings(max_examples=30)
+@given(variant=st.sampled_from(correct.VARIANTS),
+       coords=st.lists(st.tuples(st.integers(0, 2**17), st.integers(0, 2**17)).filter(lambda c: c[0] != c[1]),
+                       min_size=1, max_size=6),
+       axis_order=st.sampled_from(["xy", "yx"]), frequencies=st.sampled_from(["per_axis", "even_odd"]),
+       layout=st.sampled_from(["half", "interleaved"]), dtype=st.sampled_from(DTYPES))
+def test_correct_axial_rope_passes_and_swapped_axes_fail_at_any_coordinate(variant, coords, axis_order, frequencies,
+                                                                           layout, dtype):
+    grid = [[c[0] for c in coords], [c[1] for c in coords]]
+    spec = CaseSpec(id=f"h.axial.{len(coords)}.{coords[0][0]}.{coords[0][1]}.{axis_order}.{frequencies}.{layout}",
+                    function="apply_axial_rope",
+                    inputs={"x": Normal((len(coords), 32)), "positions_2d": Values(grid, "int64")},
+                    params={"axis_order": axis_order, "frequencies": frequencies, "layout": layout}, tolerance="rope")
+    passed = _run_one(spec, variant(dtype), dtype)
+    assert passed.status == "pass", passed.message
+    assert _run_one(spec, broken.AxialAxesSwapped(dtype), dtype).status == "fail"

@@ -20,7 +20,8 @@ Conventions of the model (the spec allows exactly these roundings):
   bug and fail.
 * Tables computed from configuration numbers alone (inverse frequencies,
   scaled frequencies, ALiBi slopes, YaRN and LongRoPE factors) and angle
-  tables computed from integer positions have no input in the activation
+  and xPos scale tables computed from integer positions or coordinates
+  (RoPE, M-RoPE, axial RoPE) have no input in the activation
   dtype; libraries keep them in float32 (Hugging Face recomputes
   ``inv_freq`` in float32 because a buffer cast by ``model.to(bfloat16)``
   degraded long-context outputs).  They are judged in the angle precision:
@@ -74,7 +75,14 @@ The budgets, per tolerance class (``GoldenCase.tolerance``):
 ``angle``
     :math:`(2|\ln\theta| + 4)\,u_a\,|\phi|` with :math:`\phi = p\theta`:
     the frequency's error, one rounding of the product, one final rounding
-    in the angle precision.
+    in the angle precision.  :math:`p` and :math:`\theta` are those of the
+    coordinate that drives the pair, as the spec picks it: for
+    ``mrope_angles`` the coordinate :math:`p_{a(i)}` that ``mrope_section``
+    (contiguous or interleaved) assigns to pair :math:`i`, with the 1-D
+    frequency :math:`\theta_i`; for ``axial_rope_angles`` the row or the
+    column of the pair's block, with that block's frequency (the per-axis
+    ladder :math:`b^{-4k/d}` or Pixtral's even or odd entries of
+    :math:`b^{-2j/d}`).
 ``rotation``
     :math:`(|x_a| + |x_b|)(u_a + 2u) + u\,|y|` for a pair
     :math:`(x_a, x_b)` rotated by a given angle: cos/sin in the angle
@@ -87,6 +95,35 @@ The budgets, per tolerance class (``GoldenCase.tolerance``):
     bounded by :math:`|x_a| + |x_b|`.  The rotated channels are those the
     case's ``rotary_dim``, ``rotated_slice`` and ``layout`` select, exactly
     as the spec selects them; the others pass through with one cast.
+    ``apply_mrope`` and ``apply_axial_rope`` rotate every channel, each
+    pair by the angle of its own coordinate and frequency (see ``angle``),
+    so a far temporal id widens only the temporal pairs' budget.
+``xpos_scale``
+    :math:`(2|e|\,|\ln\zeta_i| + 4|e| + 4)\,u_a\,|y|` for an xPos scale
+    :math:`y = \zeta_i^{\pm e}`, :math:`e = c/B` (centred position over
+    scale base): the exponent :math:`c/B` (the integer :math:`c` exact,
+    :math:`B` and the quotient rounded; carried by the power as
+    :math:`2|e\ln\zeta_i|`), :math:`\zeta_i = (2i + 0.4d)/(1.4d)` from
+    four roundings (:math:`0.4d`, the sum, :math:`1.4d`, the quotient;
+    carried as :math:`4|e|`), the power within one ulp (2) and the
+    reciprocal or power :math:`-1` of a key scale (2).  A table from
+    integer positions: computed and judged in the angle precision, so a
+    scale vector returned in bfloat16 fails.  Every scale is finite in
+    float32 only while :math:`|e|\ln 3.5 < 87`, which the golden cases
+    keep (a larger :math:`B` for long sequences).
+``xpos``
+    :math:`s_i(|x_a| + |x_b|)(2u_a + 2u + \Delta\phi_i) + (\Delta s_i +
+    u)\,|y|` for a pair rotated by :math:`\phi_i = p\,\theta_i` (the
+    uncentred position) and scaled by :math:`s_i`: cos and sin in the
+    angle precision and multiplied by the scale there (torchscale and
+    flash-attn fold the scale into their tables), cast to the activation
+    dtype and used in two products, the angle error :math:`\Delta\phi_i`
+    of ``rope``, the relative error :math:`\Delta s_i` of
+    ``xpos_scale``, which scales the whole pair, and one final rounding.
+    rotary-embedding-torch rounds the scale to the activation dtype and
+    inverts it there for keys, then rotates in float32: those two
+    roundings take the place of the cast and the products in the
+    :math:`2u` term, since :math:`|y| \le s_i(|x_a| + |x_b|)`.
 ``linear_bias``
     For a bias :math:`b = c\,m\,d` from a given slope :math:`m` (an input
     of the case), distance :math:`d` and scale :math:`c`:
@@ -123,9 +160,49 @@ The budgets, per tolerance class (``GoldenCase.tolerance``):
     :math:`(2|\ln\theta| + 3)\,u_a\,|\phi| + u_a + u\,|y|`: the angle
     error (cos and sin have derivatives bounded by 1), the rounding of
     cos/sin in the angle precision, one cast to the activation dtype.
+    Every channel reads its own angle: ``sincos_2d_encoding`` the grid
+    coordinate of its block (:math:`\phi = a\,\omega_k` or
+    :math:`b\,\omega_k`, :math:`\omega_k = b^{-4k/d}`, in the order
+    ``axis_order`` and ``grouping`` give), with a budget of 0 on the
+    all-zero class-token row; ``transformer_xl_relative_encoding`` the
+    (clamped) distance :math:`\delta\,\omega_k`, sines then cosines.
+``sandwich``
+    :math:`E/(8h/H) + (2u_a + u)\,|y|` for head :math:`h` of :math:`H`,
+    with kernel :math:`K = \sum_k \cos\phi_k - d/2`,
+    :math:`\phi_k = \Delta\,\omega_k`, and
+    :math:`E = \sum_k (\Delta\phi_k + u_a) + (d/2 - 1)\,u_a \sum_k
+    |\cos\phi_k| + u_a|K|`: each angle's error (as in ``rope``) and its
+    cosine's rounding, the sum of the :math:`d/2` cosines in any order
+    (the first-order bound of recursive summation), the subtraction of
+    :math:`d/2`; then the divisor :math:`8h/H` and the quotient, one
+    cast.  :math:`E` is absolute because the kernel cancels near distance
+    0, where :math:`\sum_k \cos\phi_k \approx d/2`.
+``kerple``
+    Logarithmic kernel :math:`y = -r_1\ln(1 + t)`, :math:`t = r_2\Delta`:
+    :math:`|r_1|\,u_a\,(t/(1 + t) + 1) + (2u_a + u)\,|y|`, from the
+    product :math:`t` (carried through the logarithm by
+    :math:`t/(1 + t)`), the sum :math:`1 + t` (:math:`u_a` after the
+    logarithm), the logarithm and the product with :math:`r_1`, one cast.
+    Power kernel :math:`y = -a\Delta^p`:
+    :math:`((2p|\ln\Delta| + 3)\,u_a + u)\,|y|`, from a power within one
+    ulp or its exp form (the logarithm and the product,
+    :math:`2p|\ln\Delta|`), the product with :math:`a`, one cast.
+    Distances are integer differences, exact in float32; the kernel
+    computed in the activation dtype, as KERPLE's own code does, rounds
+    three times more and fails at short distances.
+``fire``
+    For FIRE's :math:`z = \psi(\delta)/D`, :math:`D = \psi(m) + \epsilon`,
+    :math:`m = \max(p_q, L)`, :math:`\psi(x) = \ln(1 + |cx|)`:
+    :math:`(\Delta\psi(\delta) + |z|(\Delta\psi(m) + u_a D))/D + (u_a +
+    u)\,|z|` with :math:`\Delta\psi(x) = u_a(3t/(1 + t) + 1 + \psi(x))`,
+    :math:`t = |cx|`: :math:`c`, :math:`L` and the product (relative
+    :math:`3u_a` on :math:`t`), the sum :math:`1 + t`, the logarithm; the
+    normaliser's error and :math:`\epsilon`'s rounding relative to
+    :math:`D`; the quotient and one cast.
 ``elementwise``
     :math:`8u\,(|y| + \max|y|)`: the fallback for functions without a
-    dedicated model; loose for small elements by design and reported as such.
+    dedicated model (learned MLPs, attention scores, CoPE's gates); loose
+    for small elements by design and reported as such.
 """
 
 from __future__ import annotations
@@ -320,13 +397,67 @@ def _angle_error_factor(theta: np.ndarray, ua: float) -> np.ndarray:
     return (2 * log_theta + 3) * ua
 
 
+def _positions(view: CaseView, name: str) -> np.ndarray:
+    return np.asarray(view.inputs[name], dtype=np.float64)
+
+
+def _rotary_dim(view: CaseView) -> int:
+    """``dim`` of a table function, or the feature width of the ``x`` an application rotates."""
+    return int(view.params["dim"]) if "dim" in view.params else int(np.shape(view.inputs["x"])[-1])
+
+
+def _rope_pairs(view: CaseView) -> tuple[np.ndarray, np.ndarray]:
+    """1-D RoPE: pair i turns by p * theta_i (``rope_angles``; ``apply_xpos``, which rotates by p too)."""
+    from posref.rope import rope_frequencies
+
+    theta = rope_frequencies(_rotary_dim(view), base=float(_spec_param(view, "base")))
+    return _positions(view, "positions")[..., None] * theta, theta
+
+
+def _mrope_pairs(view: CaseView) -> tuple[np.ndarray, np.ndarray]:
+    """M-RoPE: pair i turns by p_a(i) * theta_i, with a(i) the coordinate its section assigns."""
+    from posref.multiaxis import _mrope_angles
+    from posref.rope import rope_frequencies
+
+    dim, base = _rotary_dim(view), float(_spec_param(view, "base"))
+    section = tuple(int(s) for s in view.params["mrope_section"])
+    phi = _mrope_angles(_positions(view, "positions"), dim, base, section, bool(_spec_param(view, "interleaved")))
+    return phi, rope_frequencies(dim, base=base)
+
+
+def _axial_pairs(view: CaseView) -> tuple[np.ndarray, np.ndarray]:
+    """Axial RoPE: the first dim/4 pairs turn with one coordinate, the last dim/4 with the other."""
+    from posref.multiaxis import _axial_angles
+
+    options = (_rotary_dim(view), float(_spec_param(view, "base")), _spec_param(view, "axis_order"),
+               _spec_param(view, "frequencies"))
+    theta = _axial_angles(np.ones(2), *options)  # the angles at coordinates (1, 1) are the frequencies
+    return _axial_angles(_positions(view, "positions_2d"), *options), theta
+
+
+#: Angle and frequency of every rotary pair, shape ``(..., P)`` and ``(P,)``, for the functions whose
+#: angles come from positions or coordinates: the coordinate that drives each pair, as the spec picks it.
+_ROTARY_PAIRS: dict[str, Callable[[CaseView], tuple[np.ndarray, np.ndarray]]] = {
+    "rope_angles": _rope_pairs,
+    "apply_xpos": _rope_pairs,
+    "mrope_angles": _mrope_pairs,
+    "apply_mrope": _mrope_pairs,
+    "axial_rope_angles": _axial_pairs,
+    "apply_axial_rope": _axial_pairs,
+}
+
+
 @_model("angle")
 def _angle(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
     ua = angle_roundoff(dtype)  # angles from integer positions stay in the angle precision
+    pairs = _ROTARY_PAIRS.get(view.function)
+    if pairs is not None:
+        phi, theta = pairs(view)
+        return {"output": (_angle_error_factor(theta, ua) + ua) * np.abs(phi)}
     base = float(view.params.get("base", 10_000.0))
 
     def rule(phi):
-        # theta is not known per element from phi alone at p = 0; the largest
+        # another function: theta is not known per element from phi alone at p = 0; the largest
         # |ln theta| of a RoPE table is ln(base), reached by its lowest frequency.
         positions = np.asarray(view.inputs.get("positions", np.ones(1)), dtype=np.float64)
         p = np.broadcast_to(positions[..., None], phi.shape) if positions.ndim + 1 == phi.ndim else None
@@ -458,9 +589,8 @@ def _cos_sin(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
     return {name: angle_error + u * np.abs(y) for name, y in view.expected.items()}
 
 
-@_model("sinusoidal")
-def _sinusoidal(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
+def _sinusoidal_channels(view: CaseView) -> tuple[np.ndarray, np.ndarray]:
+    """``sinusoidal_encoding``: angle and frequency of every channel, in the case's layout."""
     dim = int(view.params["dim"])
     base = float(view.params.get("base", 1e4))
     i = np.arange(dim // 2, dtype=np.float64)
@@ -471,9 +601,59 @@ def _sinusoidal(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
     layout = view.params.get("layout", "interleaved")
     omega = _channel_frequencies(omega, "half" if layout == "concat" else "interleaved")
     p = np.asarray(view.inputs["positions"], dtype=np.float64) + float(view.params.get("position_offset", 0))
-    phi = p[..., None] * omega
+    return p[..., None] * omega, omega
+
+
+def _sincos_2d_channels(view: CaseView) -> tuple[np.ndarray, np.ndarray]:
+    """``sincos_2d_encoding``: each channel block reads the grid coordinate the spec gives it.
+
+    The class-token row (all zeros in the spec) gets angle 0 and frequency 0,
+    which the ``sinusoidal`` model turns into a budget of 0.
+    """
+    from posref.rope import rope_frequencies
+
+    height, width = (int(v) for v in view.params["grid_shape"])
+    dim = int(view.params["dim"])
+    omega = rope_frequencies(dim // 2, base=float(_spec_param(view, "base")))  # (dim/4,)
+    rows, cols = np.divmod(np.arange(height * width, dtype=np.float64), width)  # row-major tokens
+    a, b = (cols, rows) if _spec_param(view, "axis_order") == "xy" else (rows, cols)
+    blocks = (a, a, b, b) if _spec_param(view, "grouping") == "axis" else (a, b, a, b)
+    phi = np.concatenate([c[:, None] * omega for c in blocks], axis=1)  # (H*W, dim)
+    theta = np.broadcast_to(np.tile(omega, 4), phi.shape)
+    if _spec_param(view, "class_token"):
+        phi = np.concatenate([np.zeros((1, dim)), phi])
+        theta = np.concatenate([np.zeros((1, dim)), theta])
+    return phi, theta
+
+
+def _transformer_xl_channels(view: CaseView) -> tuple[np.ndarray, np.ndarray]:
+    """``transformer_xl_relative_encoding``: the (clamped) distances, sines then cosines."""
+    from posref.rope import rope_frequencies
+
+    distances = _positions(view, "distances")
+    max_distance = _spec_param(view, "max_distance")
+    if max_distance is not None:
+        distances = np.minimum(distances, float(max_distance))
+    omega = _channel_frequencies(rope_frequencies(int(view.params["dim"]), base=float(_spec_param(view, "base"))),
+                                 "concat")
+    return distances[..., None] * omega, omega
+
+
+#: Angle and frequency of every output channel of a sinusoidal table, shaped like the output.
+_SINUSOID_CHANNELS: dict[str, Callable[[CaseView], tuple[np.ndarray, np.ndarray]]] = {
+    "sinusoidal_encoding": _sinusoidal_channels,
+    "sincos_2d_encoding": _sincos_2d_channels,
+    "transformer_xl_relative_encoding": _transformer_xl_channels,
+}
+
+
+@_model("sinusoidal")
+def _sinusoidal(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
+    phi, omega = _SINUSOID_CHANNELS.get(view.function, _sinusoidal_channels)(view)
     y = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
-    return {"output": _angle_error_factor(omega, ua) * np.abs(phi) + ua + u * y}
+    budget = _angle_error_factor(omega, ua) * np.abs(phi) + ua + u * y
+    return {"output": np.where(omega == 0, 0.0, budget)}  # omega 0 only on an all-zero row
 
 
 @_model("rope")
@@ -482,6 +662,10 @@ def _rope(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
 
     x = np.asarray(view.inputs["x"], dtype=np.float64)
     y = np.asarray(view.expected["output"], dtype=np.float64)
+    if view.function in ("apply_mrope", "apply_axial_rope"):  # every channel rotates
+        phi, theta = _ROTARY_PAIRS[view.function](view)
+        layout = _spec_param(view, "layout")
+        return {"output": rope_budget(x, y, phi, theta, layout=layout, dtype=dtype, rotated=slice(None))}
     d = x.shape[-1]
     r = view.params.get("rotary_dim") or d
     base = float(view.params.get("base", 1e4))
@@ -494,6 +678,114 @@ def _rope(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
     layout = view.params.get("layout", "half")
     rotated = _rotated_channels(d, r, view.params.get("rotated_slice", "first"), layout)  # as the spec selects
     return {"output": rope_budget(x, y, phi, theta, layout=layout, dtype=dtype, rotated=rotated)}
+
+
+# -- xPos ------------------------------------------------------------------------------------
+
+
+def _xpos_exponents(view: CaseView, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`|e| = |c|/B` per position, shape ``positions.shape + (1,)``, and :math:`|\ln\zeta_i|`, shape (dim/2,)."""
+    from posref.xpos import _check_xpos_options, _zeta
+
+    positions = np.asarray(view.inputs["positions"], dtype=np.int64)
+    scale_base, centred, _ = _check_xpos_options(
+        positions, _spec_param(view, "scale_base"), _spec_param(view, "centering"),
+        _spec_param(view, "sequence_length"), _spec_param(view, "downscale"))
+    return np.abs(centred.astype(np.float64))[..., None] / scale_base, np.abs(np.log(_zeta(dim)))
+
+
+def _xpos_scale_error(e: np.ndarray, log_zeta: np.ndarray, ua: float) -> np.ndarray:
+    r"""Relative error of a scale :math:`\zeta_i^{\pm c/B}` computed in the angle precision."""
+    return (2 * e * log_zeta + 4 * e + 4) * ua
+
+
+@_model("xpos_scale")
+def _xpos_scale(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    ua = angle_roundoff(dtype)  # a table from integer positions: computed and returned in the angle precision
+    e, log_zeta = _xpos_exponents(view, int(view.params["dim"]))
+    y = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
+    return {"output": _xpos_scale_error(e, log_zeta, ua) * y}
+
+
+@_model("xpos")
+def _xpos(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    from posref.xpos import xpos_scales
+
+    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
+    x = np.abs(np.asarray(view.inputs["x"], dtype=np.float64))
+    y = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
+    d, layout = x.shape[-1], _spec_param(view, "layout")
+    phi, theta = _rope_pairs(view)  # rotation by the uncentred position
+    e, log_zeta = _xpos_exponents(view, d)
+    scale = xpos_scales(view.inputs["positions"], d, **{name: _spec_param(view, name) for name in
+                        ("scale_base", "centering", "sequence_length", "downscale")})  # (..., D/2)
+    pair = _pair_sum(x, layout) * _per_channel(scale, layout)  # s (|x_a| + |x_b|)
+    dphi = _per_channel(_angle_error_factor(theta, ua) * np.abs(phi), layout)
+    ds = _per_channel(_xpos_scale_error(e, log_zeta, ua), layout)
+    return {"output": pair * (2 * ua + 2 * u + dphi) + (ds + u) * y}
+
+
+# -- relative biases from sinusoids and kernels -----------------------------------------------
+
+
+def _query_key(view: CaseView) -> tuple[np.ndarray, np.ndarray]:
+    return _positions(view, "query_positions"), _positions(view, "key_positions")
+
+
+@_model("sandwich")
+def _sandwich(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    from posref.relative import _causal_distance
+
+    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
+    dim, heads = int(view.params["dim"]), int(view.params["num_heads"])
+    base, k0 = float(_spec_param(view, "base")), int(_spec_param(view, "first_frequency"))
+    distance = _causal_distance(*_query_key(view), bool(_spec_param(view, "bidirectional")))  # (T, S)
+    n = dim // 2
+    omega = base ** (-2.0 * np.arange(k0, k0 + n, dtype=np.float64) / dim)
+    phi = distance[..., None] * omega  # (T, S, n)
+    cosines = np.cos(phi)
+    kernel = cosines.sum(axis=-1) - n
+    kernel_error = ((_angle_error_factor(omega, ua) * np.abs(phi) + ua).sum(axis=-1)  # each angle and cosine
+                    + (n - 1) * ua * np.abs(cosines).sum(axis=-1)  # the sum, in any order
+                    + ua * np.abs(kernel))  # minus d/2
+    divisor = 8.0 * np.arange(1, heads + 1, dtype=np.float64) / heads  # 8h/H
+    y = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
+    return {"output": kernel_error[None] / divisor[:, None, None] + (2 * ua + u) * y}
+
+
+@_model("kerple")
+def _kerple(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    from posref.relative import _causal_distance
+
+    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
+    distance = _causal_distance(*_query_key(view), bool(_spec_param(view, "bidirectional")))[None]  # (1, T, S)
+    y = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
+    if view.function == "kerple_log_bias":
+        r1, r2 = (np.abs(_positions(view, name))[:, None, None] for name in ("r1", "r2"))
+        t = r2 * distance
+        return {"output": r1 * ua * (t / (1 + t) + 1) + (2 * ua + u) * y}
+    p = np.abs(_positions(view, "p"))[:, None, None]
+    log_distance = np.abs(np.log(np.where(distance > 0, distance, 1.0)))
+    return {"output": ((2 * p * log_distance + 3) * ua + u) * y}
+
+
+@_model("fire")
+def _fire(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
+    q, k = _query_key(view)
+    c = abs(float(_spec_param(view, "c")))
+    threshold, eps = float(_spec_param(view, "threshold")), float(_spec_param(view, "eps"))
+
+    def psi(x):
+        t = np.abs(c * x)
+        value = np.log1p(t)
+        return value, ua * (3 * t / (1 + t) + 1 + value)  # c (or L), the product, 1 + t, the log
+
+    _, d_numerator = psi(q[:, None] - k[None, :])  # (T, S)
+    normaliser, d_normaliser = psi(np.maximum(q, threshold)[:, None])  # (T, 1)
+    denominator = normaliser + eps
+    z = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
+    return {"output": (d_numerator + z * (d_normaliser + ua * denominator)) / denominator + (ua + u) * z}
 
 
 def _t5_params(view: CaseView) -> dict[str, Any]:

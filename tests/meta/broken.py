@@ -466,6 +466,196 @@ class LearnedPaddingRowKept(Broken):
         return super().learned_position_embedding(table, positions, position_offset=position_offset)
 
 
+# -- xPos ------------------------------------------------------------------------------------
+
+
+class XposCentringSwapped(Broken):
+    r"""The other centring: ``N // 2`` (rotary-embedding-torch) where ``ceil(N/2)`` (torchscale) is asked, and back.
+
+    The two agree for even lengths; for an odd length every scale is off
+    by :math:`\zeta_i^{1/B}`, so a checkpoint trained with one library and
+    run with the other gets queries and keys scaled differently (their
+    product is unchanged, the cached keys are not).
+    """
+
+    targets = ("xpos_scales", "apply_xpos")
+
+    def xpos_shift(self, length, centering):
+        other = {"ceil_half": "floor_half", "floor_half": "ceil_half"}.get(centering, centering)
+        return super().xpos_shift(length, other)
+
+
+class XposKeyScaleNotInverted(Broken):
+    r"""Keys scaled by :math:`\zeta^{c/B}` like queries: the ``downscale`` (``scale ** -1``) forgotten.
+
+    Scores then carry :math:`\zeta^{(m + n)/B}` instead of
+    :math:`\zeta^{(m - n)/B}`: no decay with distance, and they depend on
+    absolute positions.
+    """
+
+    targets = ("xpos_scales", "apply_xpos")
+
+    def xpos_power(self, positions, length, centering, scale_base, downscale):
+        return super().xpos_power(positions, length, centering, scale_base, False)
+
+
+class XposRotationByCentredPosition(Broken):
+    """The rotation uses the centred scale position ``p - N // 2`` too (one centred ``t`` for both tables).
+
+    Scores are unchanged (queries and keys turn by the same offset), but
+    every rotated query and key differs from the paper's, so cached keys
+    from another implementation do not match.
+    """
+
+    targets = ("apply_xpos",)
+
+    def xpos_rotation_positions(self, positions, length, centering):
+        return positions - self.xpos_shift(length, centering)
+
+
+# -- M-RoPE, axial RoPE, 2-D sine-cosine -----------------------------------------------------
+
+
+class MRopeContiguousForInterleaved(Broken):
+    """Qwen3-VL's interleaved ``T H W T H W ...`` sections run as Qwen2-VL's contiguous blocks.
+
+    A Qwen3-VL checkpoint loaded by Qwen2-VL code (``interleaved`` ignored):
+    text is unaffected (three equal coordinates), image tokens are not.
+    """
+
+    targets = ("mrope_angles", "apply_mrope")
+
+    def mrope_axis_of_pair(self, section, half, interleaved):
+        return super().mrope_axis_of_pair(section, half, False)
+
+
+class MRopeHeightWidthSwapped(Broken):
+    """Height and width ids swapped: the position-id tensor built as (t, w, h) from ``grid_thw``."""
+
+    targets = ("mrope_angles", "apply_mrope")
+
+    def mrope_pair_angles(self, positions, dim, base, mrope_section, interleaved):
+        swapped = np.asarray(positions)[[0, 2, 1]]
+        return super().mrope_pair_angles(swapped, dim, base, mrope_section, interleaved)
+
+
+class MRopePositionIdsInActivationDtype(Broken):
+    """The (3, B, S) position ids cast to the model dtype before the float32 angle product.
+
+    Invisible in the first 256 tokens (bfloat16 integers are exact there);
+    after 100000 tokens of context bfloat16 ids are rounded to multiples
+    of 512 and float16 ids overflow to inf.
+    """
+
+    targets = ("mrope_angles", "apply_mrope")
+    caught_in = LOW_DTYPES
+
+    def position_values(self, positions):
+        return np.asarray(positions).astype(self.act).astype(F32)
+
+
+class AxialAxesSwapped(Broken):
+    """Row and column swapped: the first block of pairs turns with the other coordinate.
+
+    ``meshgrid`` with ``indexing="xy"`` where ``"ij"`` was meant (or timm's
+    ``grid_indexing`` flipped): on a square grid the model still trains,
+    but a checkpoint from the other convention is rotated wrongly.
+    """
+
+    targets = ("axial_rope_angles", "apply_axial_rope")
+
+    def axial_coordinates(self, positions_2d, axis_order):
+        return super().axial_coordinates(positions_2d, "yx" if axis_order == "xy" else "xy")
+
+
+class AxialEvenOddIgnored(Broken):
+    """Pixtral's even/odd split of one frequency ladder replaced by two per-axis ladders (``frequencies`` ignored)."""
+
+    targets = ("axial_rope_angles", "apply_axial_rope")
+
+    def axial_bands(self, dim, base, frequencies):
+        return super().axial_bands(dim, base, "per_axis")
+
+
+class SincosGroupingSwapped(Broken):
+    """timm's ``[sin a, sin b, cos a, cos b]`` where MAE's ``[sin a, cos a, sin b, cos b]`` is asked, and back.
+
+    timm's ``build_sincos2d_pos_embed`` defaults to the first; loading an
+    MAE checkpoint through it without ``interleave_sin_cos=True`` permutes
+    three quarters of the channels.
+    """
+
+    targets = ("sincos_2d_encoding",)
+
+    def sincos_2d_blocks(self, sin_a, cos_a, sin_b, cos_b, grouping):
+        return super().sincos_2d_blocks(sin_a, cos_a, sin_b, cos_b, "sin_cos" if grouping == "axis" else "axis")
+
+
+class SincosAxesSwapped(Broken):
+    """The row block where the column block is asked (MAE's ``xy`` read as timm's ``yx``)."""
+
+    targets = ("sincos_2d_encoding",)
+
+    def sincos_2d_coordinates(self, rows, cols, axis_order):
+        return super().sincos_2d_coordinates(rows, cols, "yx" if axis_order == "xy" else "xy")
+
+
+# -- Transformer-XL, Sandwich, KERPLE ----------------------------------------------------------
+
+
+class TransformerXLDistancesAscending(Broken):
+    """``pos_seq = arange(klen)`` where the relative shift expects ``arange(klen - 1, -1, -1)``.
+
+    The rows come out in the reverse order, so after the shift every key
+    reads the encoding of the mirrored distance.
+    """
+
+    targets = ("transformer_xl_relative_encoding",)
+
+    def transformer_xl_distances(self, distances):
+        return np.asarray(distances)[..., ::-1]
+
+
+class TransformerXLInterleaved(Broken):
+    """Sines and cosines interleaved (the absolute sinusoidal table reused) instead of ``[sin | cos]``."""
+
+    targets = ("transformer_xl_relative_encoding",)
+
+    def transformer_xl_relative_encoding(self, distances, dim, /, *, base=10_000.0, max_distance=None):
+        table = super().transformer_xl_relative_encoding(distances, dim, base=base, max_distance=max_distance)
+        half = dim // 2
+        out = np.empty_like(table)
+        out[..., 0::2], out[..., 1::2] = table[..., :half], table[..., half:]
+        return out
+
+
+class SandwichFrequenciesFromZero(Broken):
+    """Frequencies :math:`b^{-2k/d}` from ``k = 0`` (the sinusoidal encoding's) where NeMo's ``k = 1`` is asked."""
+
+    targets = ("sandwich_bias",)
+
+    def sandwich_first_frequency(self, first_frequency):
+        return 0
+
+
+class KerpleInActivationDtype(Broken):
+    """The log kernel computed in the model dtype, as the original code does (``diff.to(x.dtype)``, bfloat16 params).
+
+    The distance, ``1 + r2 * d``, the logarithm and the product each round
+    to the activation dtype: three roundings more than the spec allows,
+    which shows at short distances where the bias is small.
+    """
+
+    targets = ("kerple_log_bias",)
+    caught_in = LOW_DTYPES
+
+    def kerple_log_bias(self, query_positions, key_positions, /, *, r1, r2, bidirectional=False):
+        r1, r2 = (self.act_cast(v) for v in self._kerple_heads(r1, r2, ("r1", "r2")))
+        distance = self.act_cast(self.relative_distance(query_positions, key_positions, bidirectional))
+        inner = self.act_cast(self.act_cast(r2 * distance) + self.act_cast(1.0))
+        return self.act_cast(-(r1 * self.act_cast(np.log(inner.astype(F32)))))
+
+
 #: Every broken variant, in the order of this module.
 BROKEN = [cls for cls in list(globals().values())
           if isinstance(cls, type) and issubclass(cls, Broken) and cls is not Broken]

@@ -17,7 +17,17 @@ library recipe, with every dtype explicit:
 * T5 buckets take a float32 logarithm and truncate, as Hugging Face does;
 * sinusoidal tables are float32 (the power form for the paper's
   denominator, fairseq's exp form for tensor2tensor's), then cast;
-* RoPE-scaling tables are float32 throughout.
+* RoPE-scaling tables are float32 throughout;
+* xPos scales are float32 powers of the float32 vector
+  ``(arange(0, d, 2) + 0.4 d) / (1.4 d)`` (torchscale, rotary-embedding-torch,
+  x-transformers, flash-attn), folded into cos and sin in float32 before
+  the cast (torchscale, flash-attn);
+* M-RoPE takes float32 angles of all three coordinates and picks each
+  pair's (Hugging Face Qwen2-VL); axial RoPE and the 2-D sine-cosine
+  table use float32 bands ``1 / base ** (k / n)`` (timm);
+* the Transformer-XL table is float32 ``[sin | cos]``; Sandwich sums
+  float32 cosines and divides by ``8h/H`` (NeMo); KERPLE and FIRE are
+  float32 with one final cast.
 
 Implementations raise ``ValueError`` on the invalid inputs that the golden
 cases list, as a library would.
@@ -50,6 +60,9 @@ FUNCTIONS = (
     "ntk_fixed_frequencies", "dynamic_ntk_frequencies", "qwen_dynamic_ntk_frequencies",
     "dynamic_ntk_sequence_length", "yarn_correction_range", "yarn_frequencies", "yarn_attention_factor",
     "llama3_scaled_frequencies", "longrope_frequencies", "longrope_attention_factor", "deepseek_softmax_scale",
+    "xpos_scales", "apply_xpos", "mrope_angles", "apply_mrope", "axial_rope_angles", "apply_axial_rope",
+    "sincos_2d_encoding", "transformer_xl_relative_encoding", "sandwich_bias", "kerple_log_bias",
+    "kerple_power_bias", "fire_normalized_distance",
 )
 
 
@@ -487,10 +500,228 @@ class Correct:
         return out.astype(F32)
 
 
+    # -- xPos --------------------------------------------------------------------------
+
+    def xpos_zeta(self, dim):
+        """``(arange(0, d, 2) + 0.4 d) / (1.4 d)`` in float32."""
+        return ((np.arange(0, dim, 2).astype(F32) + F32(0.4 * dim)) / F32(1.4 * dim)).astype(F32)
+
+    def xpos_shift(self, length, centering):
+        """The position of the scale's centre: ``ceil(N/2)`` (torchscale), ``N // 2`` (lucidrains, flash-attn)."""
+        return {"ceil_half": -(-length // 2), "floor_half": length // 2, "none": 0}[centering]
+
+    def xpos_power(self, positions, length, centering, scale_base, downscale):
+        """The exponent ``(p - shift) / B`` in float32, negated for keys."""
+        power = (np.asarray(positions, dtype=np.int64) - self.xpos_shift(length, centering)).astype(F32) / F32(
+            scale_base)
+        return -power if downscale else power
+
+    def xpos_table(self, positions, dim, scale_base, centering, sequence_length, downscale):
+        positions = np.asarray(positions, dtype=np.int64)
+        _check_positions("positions", positions)
+        _require(scale_base > 0, f"scale_base must be > 0, got scale_base={scale_base}")
+        _require(centering in ("ceil_half", "floor_half", "none"), f"centering unknown: {centering!r}")
+        largest = int(positions.max()) if positions.size else -1
+        length = largest + 1 if sequence_length is None else sequence_length
+        _require(largest < length, f"sequence_length must exceed every position, got sequence_length={length}")
+        power = self.xpos_power(positions, length, centering, scale_base, downscale)
+        with np.errstate(over="ignore"):
+            scale = np.power(self.xpos_zeta(dim), power[..., None]).astype(F32)  # (..., dim/2)
+        _require(np.all(np.isfinite(scale)) and np.all(scale > 0), "positions are too far from the centre")
+        return scale
+
+    def xpos_scales(self, positions, dim, /, *, scale_base=512.0, centering="ceil_half", sequence_length=None,
+                    downscale=False):
+        _check_dim(dim)
+        return self.xpos_table(positions, dim, scale_base, centering, sequence_length, downscale)
+
+    def xpos_cos_sin(self, angles, scale):
+        """cos and sin times the scale in float32, then one cast (torchscale, flash-attn)."""
+        angles = np.asarray(angles, dtype=F32)
+        return self.act_cast(np.cos(angles) * scale), self.act_cast(np.sin(angles) * scale)
+
+    def xpos_rotation_positions(self, positions, length, centering):
+        """Positions the rotation uses: the uncentred ones."""
+        return positions
+
+    def apply_xpos(self, x, positions, /, *, base=10_000.0, scale_base=512.0, layout="interleaved", downscale=False,
+                   centering="ceil_half", sequence_length=None):
+        head_dim = x.shape[-1]
+        _require(head_dim > 0 and head_dim % 2 == 0, f"x must have an even last dimension, got {x.shape}")
+        _require(layout in ("half", "interleaved"), f"layout must be 'half' or 'interleaved', got {layout!r}")
+        p = np.asarray(positions, dtype=np.int64)
+        _require(np.broadcast_shapes(p.shape, x.shape[:-1]) == x.shape[:-1], "positions must broadcast to x")
+        scale = self.xpos_table(p, head_dim, scale_base, centering, sequence_length, downscale)
+        length = int(p.max()) + 1 if sequence_length is None else sequence_length
+        angles = self.angle_table(self.xpos_rotation_positions(p, length, centering), self.inv_freq(head_dim, base))
+        cos, sin = self.xpos_cos_sin(angles, scale)
+        return self.rotate(x, cos, sin, layout)
+
+    # -- M-RoPE, axial RoPE, 2-D sine-cosine -----------------------------------------------
+
+    def mrope_axis_of_pair(self, section, half, interleaved):
+        """Coordinate of each pair: ``[T]*s0 + [H]*s1 + [W]*s2``, or Qwen3-VL's ``T H W T H W ... T``."""
+        if not interleaved:
+            return np.repeat(np.arange(3), section)
+        axis = np.zeros(half, dtype=np.int64)
+        i = np.arange(half)
+        axis[(i % 3 == 1) & (i < 3 * section[1])] = 1
+        axis[(i % 3 == 2) & (i < 3 * section[2])] = 2
+        return axis
+
+    def mrope_pair_angles(self, positions, dim, base, mrope_section, interleaved):
+        positions = np.asarray(positions)
+        _check_positions("positions", positions)
+        _require(positions.shape[0] == 3, f"positions must have 3 rows, got shape {positions.shape}")
+        section = [int(s) for s in mrope_section]
+        _require(sum(section) == dim // 2, f"mrope_section must sum to {dim // 2}, got {section}")
+        axis = self.mrope_axis_of_pair(section, dim // 2, interleaved)
+        _require(np.array_equal(np.bincount(axis, minlength=3), section), f"mrope_section {section} does not fit")
+        rows = self.angle_table(positions, self.inv_freq(dim, base))  # (3, ..., dim/2): every row, float32
+        return np.choose(axis, list(rows)).astype(F32)  # pair i from row axis[i]
+
+    def mrope_angles(self, positions, dim, /, *, base=10_000.0, mrope_section, interleaved=False):
+        _check_dim(dim)
+        return self.mrope_pair_angles(positions, dim, base, mrope_section, interleaved)
+
+    def apply_mrope(self, x, positions, /, *, base=10_000.0, mrope_section, interleaved=False, layout="half"):
+        head_dim = x.shape[-1]
+        _require(head_dim > 0 and head_dim % 2 == 0, f"x must have an even last dimension, got {x.shape}")
+        _require(layout in ("half", "interleaved"), f"layout must be 'half' or 'interleaved', got {layout!r}")
+        np.broadcast_shapes(np.shape(positions)[1:], x.shape[:-1])  # ValueError unless they broadcast
+        cos, sin = self.cos_sin_of(self.mrope_pair_angles(positions, head_dim, base, mrope_section, interleaved))
+        return self.rotate(x, cos, sin, layout)
+
+    def axial_coordinates(self, positions_2d, axis_order):
+        """The coordinates of the first and the second block of pairs."""
+        y, x = positions_2d[0], positions_2d[1]
+        return (x, y) if axis_order == "xy" else (y, x)
+
+    def axial_bands(self, dim, base, frequencies):
+        """timm ``freq_bands``: ``1 / base ** (k / (dim/4))`` per axis; Pixtral: even and odd of the ``dim`` ladder."""
+        if frequencies == "per_axis":
+            bands = self.inv_freq(dim // 2, base)
+            return bands, bands
+        theta = self.inv_freq(dim, base)
+        return theta[0::2], theta[1::2]
+
+    def axial_pair_angles(self, positions_2d, dim, base, axis_order, frequencies):
+        positions_2d = np.asarray(positions_2d)
+        _check_positions("positions_2d", positions_2d)
+        _require(positions_2d.shape[0] == 2, f"positions_2d must have 2 rows, got shape {positions_2d.shape}")
+        _require(dim % 4 == 0 and dim > 0, f"dim must be a positive multiple of 4, got dim={dim}")
+        first, second = self.axial_coordinates(positions_2d, axis_order)
+        bands_a, bands_b = self.axial_bands(dim, base, frequencies)
+        return np.concatenate([self.angle_table(first, bands_a), self.angle_table(second, bands_b)], axis=-1)
+
+    def axial_rope_angles(self, positions_2d, dim, /, *, base=10_000.0, axis_order="xy", frequencies="per_axis"):
+        return self.axial_pair_angles(positions_2d, dim, base, axis_order, frequencies)
+
+    def apply_axial_rope(self, x, positions_2d, /, *, base=10_000.0, axis_order="xy", frequencies="per_axis",
+                         layout="interleaved"):
+        _require(layout in ("half", "interleaved"), f"layout must be 'half' or 'interleaved', got {layout!r}")
+        np.broadcast_shapes(np.shape(positions_2d)[1:], x.shape[:-1])  # ValueError unless they broadcast
+        angles = self.axial_pair_angles(positions_2d, x.shape[-1], base, axis_order, frequencies)
+        cos, sin = self.cos_sin_of(angles)
+        return self.rotate(x, cos, sin, layout)
+
+    def sincos_2d_coordinates(self, rows, cols, axis_order):
+        """The coordinates of the first and the second channel block: column first (MAE) or row first (timm)."""
+        return (cols, rows) if axis_order == "xy" else (rows, cols)
+
+    def sincos_2d_blocks(self, sin_a, cos_a, sin_b, cos_b, grouping):
+        if grouping == "axis":  # MAE, MoCo v3
+            return np.concatenate([sin_a, cos_a, sin_b, cos_b], axis=-1)
+        return np.concatenate([sin_a, sin_b, cos_a, cos_b], axis=-1)  # timm's default
+
+    def sincos_2d_encoding(self, grid_shape, dim, /, *, base=10_000.0, axis_order="xy", grouping="axis",
+                           class_token=False):
+        height, width = (int(v) for v in grid_shape)
+        _require(height >= 1 and width >= 1, f"grid_shape must be positive, got {grid_shape}")
+        _require(dim % 4 == 0 and dim > 0, f"dim must be a positive multiple of 4, got dim={dim}")
+        rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")  # row-major tokens
+        a, b = self.sincos_2d_coordinates(rows.reshape(-1), cols.reshape(-1), axis_order)
+        bands = self.inv_freq(dim // 2, base)  # (dim/4,)
+        angles_a, angles_b = self.angle_table(a, bands), self.angle_table(b, bands)
+        table = self.sincos_2d_blocks(np.sin(angles_a), np.cos(angles_a), np.sin(angles_b), np.cos(angles_b),
+                                      grouping)
+        if class_token:
+            table = np.concatenate([np.zeros((1, dim), dtype=F32), table])
+        return self.act_cast(table)
+
+    # -- Transformer-XL, Sandwich, KERPLE, FIRE ----------------------------------------------
+
+    def transformer_xl_distances(self, distances):
+        """The distances the rows are built for, in the order asked (``arange(klen - 1, -1, -1)``)."""
+        return distances
+
+    def transformer_xl_relative_encoding(self, distances, dim, /, *, base=10_000.0, max_distance=None):
+        _check_dim(dim)
+        _check_positions("distances", distances)
+        distances = np.asarray(distances)
+        if max_distance is not None:
+            distances = np.minimum(distances, max_distance)  # clamp_len
+        angles = self.angle_table(self.transformer_xl_distances(distances), self.inv_freq(dim, base))
+        return self.act_cast(np.concatenate([np.sin(angles), np.cos(angles)], axis=-1))
+
+    def relative_distance(self, query_positions, key_positions, bidirectional):
+        """Query minus key in float32 (exact integers), future keys 0 unless bidirectional."""
+        delta = (np.asarray(query_positions, dtype=np.int64)[:, None]
+                 - np.asarray(key_positions, dtype=np.int64)[None, :])
+        return (np.abs(delta) if bidirectional else np.maximum(delta, 0)).astype(F32)
+
+    def sandwich_first_frequency(self, first_frequency):
+        return first_frequency
+
+    def sandwich_bias(self, query_positions, key_positions, /, *, dim, num_heads, base=10_000.0, first_frequency=1,
+                      bidirectional=False):
+        _check_dim(dim)
+        _require(num_heads >= 1, f"num_heads must be a positive integer, got num_heads={num_heads}")
+        k0 = self.sandwich_first_frequency(first_frequency)
+        exponents = F32(2.0) * np.arange(k0, k0 + dim // 2).astype(F32) / F32(dim)
+        inv_freq = (F32(1.0) / np.power(F32(base), exponents)).astype(F32)  # NeMo: 1 / base ** (2k / d)
+        distance = self.relative_distance(query_positions, key_positions, bidirectional)
+        kernel = np.cos(distance[..., None] * inv_freq).sum(axis=-1, dtype=F32) - F32(dim // 2)  # (T, S)
+        scales = np.arange(1, num_heads + 1).astype(F32) * F32(8.0) / F32(num_heads)  # 8h/H
+        return self.act_cast(kernel[None] / scales[:, None, None])
+
+    def _kerple_heads(self, first, second, names):
+        first, second = np.asarray(first).astype(F32), np.asarray(second).astype(F32)
+        _require(first.ndim == 1 and first.shape == second.shape and first.size > 0,
+                 f"{names[0]} and {names[1]} must be 1-D with one value per head")
+        return first[:, None, None], second[:, None, None]
+
+    def kerple_log_bias(self, query_positions, key_positions, /, *, r1, r2, bidirectional=False):
+        r1, r2 = self._kerple_heads(r1, r2, ("r1", "r2"))
+        _require(np.all(r1 >= 0) and np.all(r2 >= 0), "r1 and r2 must be >= 0")
+        distance = self.relative_distance(query_positions, key_positions, bidirectional)
+        return self.act_cast(-(r1 * np.log(F32(1.0) + r2 * distance)))
+
+    def kerple_power_bias(self, query_positions, key_positions, /, *, a, p, bidirectional=False):
+        a, p = self._kerple_heads(a, p, ("a", "p"))
+        _require(np.all(a >= 0) and np.all((p > 0) & (p <= 2)), "a must be >= 0 and p in (0, 2]")
+        distance = self.relative_distance(query_positions, key_positions, bidirectional)
+        return self.act_cast(-(a * np.power(distance, p)))
+
+    def fire_normalized_distance(self, query_positions, key_positions, /, *, c=0.1, threshold=512.0, eps=1e-6):
+        _require(eps > 0, f"eps must be > 0, got eps={eps}")
+        _require(threshold >= 0, f"threshold must be >= 0, got threshold={threshold}")
+
+        def psi(x):  # ln(|c x| + 1), as the code computes it
+            return np.log(np.abs(F32(c) * x) + F32(1.0))
+
+        q = np.asarray(query_positions, dtype=np.int64)
+        distance = (q[:, None] - np.asarray(key_positions, dtype=np.int64)[None, :]).astype(F32)
+        normaliser = psi(np.maximum(q.astype(F32), F32(threshold)))[:, None]
+        return self.act_cast(psi(distance) / (normaliser + F32(eps)))
+
+
 class ExpFormFrequencies(Correct):
     """Frequencies as ``exp(-(2i/d) * ln base)`` in float32 (the exp form of JAX and Flax ports)."""
 
-    targets = ("rope_frequencies", "rope_angles", "rope_cos_sin", "apply_rope")
+    targets = ("rope_frequencies", "rope_angles", "rope_cos_sin", "apply_rope", "apply_xpos", "mrope_angles",
+               "apply_mrope", "axial_rope_angles", "apply_axial_rope", "sincos_2d_encoding",
+               "transformer_xl_relative_encoding")
 
     def inv_freq(self, dim, base):
         return np.exp(self.exponents(dim) * -np.log(self.base_value(base))).astype(F32)
@@ -503,7 +734,7 @@ class ComplexRotation(Correct):
     in float32; only the result is cast.
     """
 
-    targets = ("apply_rotary", "apply_rope")
+    targets = ("apply_rotary", "apply_rope", "apply_xpos", "apply_mrope", "apply_axial_rope")
 
     def cos_sin_of(self, angles):
         angles = np.asarray(angles, dtype=F32)
@@ -525,7 +756,7 @@ class ComplexRotation(Correct):
 class Float32KernelRotation(Correct):
     """flash-attn and vLLM kernels: cos/sin cached in the activation dtype, the arithmetic in float32 registers."""
 
-    targets = ("apply_rotary", "apply_rope")
+    targets = ("apply_rotary", "apply_rope", "apply_xpos", "apply_mrope", "apply_axial_rope")
 
     def rotate(self, x, cos, sin, layout):
         exact = Correct("float32")  # the same pairing, every operation in float32
