@@ -36,17 +36,20 @@ def _read_reasons(path: pathlib.Path | None) -> dict[str, str]:
     if path is None:
         return {}
     reasons: dict[str, str] = {}
-    pending = ""
+    pending, after_ids = "", False
     for line in path.read_text(encoding="utf-8").splitlines():
         stripped = line.strip()
-        if stripped.startswith("#"):
-            pending = stripped.lstrip("# ").strip()
+        if stripped.startswith("#"):  # a comment block explains the ids that follow it
+            text = stripped.lstrip("# ").strip()
+            pending = text if after_ids else f"{pending} {text}".strip()
+            after_ids = False
             continue
         if not stripped:
-            pending = ""
+            pending, after_ids = "", False
             continue
         case_id, _, comment = stripped.partition("#")
         reasons[case_id.strip()] = comment.strip() or pending
+        after_ids = True
     return reasons
 
 
@@ -98,7 +101,7 @@ def render_matrix(runs) -> str:
     table: dict[tuple[str, str, str], dict[str, str]] = defaultdict(dict)
     libraries: dict[str, str] = {}
     unavailable: dict[str, str] = {}
-    divergences: list[str] = []
+    divergences: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for name, adapter, results, reasons, why_not in runs:
         if adapter is None:
             unavailable[name] = why_not or "unavailable"
@@ -113,7 +116,7 @@ def render_matrix(runs) -> str:
             table[(name, adapter.version, function)][adapter.dtype] = _cell(group)
         for r in results:
             if r.status == "xfail":
-                divergences.append(f"- **{name}** `{r.case_id}` [{r.dtype}]: {reasons.get(r.case_id, '')}")
+                divergences[(name, r.case_id, reasons.get(r.case_id, ""))].append(r.dtype)
     lines = [
         "# Conformance matrix",
         "",
@@ -130,7 +133,9 @@ def render_matrix(runs) -> str:
         lines.append(f"| {name} | {version} | `{function}` | "
                      + " | ".join(cells.get(d, "") for d in dtypes) + " |")
     if divergences:
-        lines += ["", "## Divergences", ""] + sorted(set(divergences))
+        lines += ["", "## Divergences", ""]
+        for (name, case_id, reason), dtypes_seen in sorted(divergences.items()):
+            lines.append(f"- **{name}** `{case_id}` [{', '.join(dtypes_seen)}]: {reason}")
     if unavailable:
         lines += ["", "## Not run here", ""]
         lines += [f"- **{name}**: {reason}" for name, reason in sorted(unavailable.items())]
