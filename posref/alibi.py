@@ -127,6 +127,18 @@ def alibi_slopes(num_heads, /, *, rule="paper", max_bias=8.0):
     return slopes
 
 
+def _query_blocks(num_queries, num_keys, block_bytes=2**16):
+    """Slices of query rows such that one ``(t, S)`` float64 plane is at most about ``block_bytes``.
+
+    Filling the bias block by block keeps the temporaries (relative
+    positions, the causal mask) small enough to stay in cache and to be
+    recycled by the allocator, so the result is the only full-size
+    allocation; elementwise arithmetic gives the same bits in any blocking.
+    """
+    step = max(1, block_bytes // (8 * max(num_keys, 1)))
+    return [slice(t, t + step) for t in range(0, num_queries, step)]
+
+
 @spec(family="alibi", reference=ALIBI_REFERENCE)
 def alibi_bias(slopes, query_positions, key_positions, /, *, form="distance", causal=True, scale=1.0):
     r"""ALiBi bias added to the attention logits, per head.
@@ -222,17 +234,21 @@ def alibi_bias(slopes, query_positions, key_positions, /, *, form="distance", ca
     form = ensure_choice("form", form, BIAS_FORMS)
     causal = ensure_bool("causal", causal)
     scale = ensure_real("scale", scale, exclusive_minimum=0.0)
-    relative_position = key_positions[None, :] - query_positions[:, None]  # (T, S)
-    if form == "distance":
-        linear = relative_position
-    elif form == "symmetric":
-        linear = -np.abs(relative_position)
-    elif form == "key_index":
-        linear = np.broadcast_to(key_positions[None, :], relative_position.shape)
-    else:
-        anchor = key_positions.max() if key_positions.size else 0.0
-        linear = np.broadcast_to(key_positions[None, :] - anchor, relative_position.shape)
-    bias = scale * slopes[:, None, None] * linear[None, :, :] + 0.0  # (H, T, S); + 0.0 turns -0.0 into 0.0
-    if causal:
-        bias = np.where(relative_position[None, :, :] > 0, -np.inf, bias)
+    anchor = key_positions.max() if key_positions.size else 0.0
+    bias = np.empty((slopes.size, query_positions.size, key_positions.size))  # (H, T, S)
+    for rows in _query_blocks(query_positions.size, key_positions.size):
+        relative_position = key_positions[None, :] - query_positions[rows, None]  # (t, S)
+        if form == "distance":
+            linear = relative_position
+        elif form == "symmetric":
+            linear = -np.abs(relative_position)
+        elif form == "key_index":
+            linear = key_positions[None, :]
+        else:
+            linear = key_positions[None, :] - anchor
+        block = bias[:, rows]  # (H, t, S), a view
+        np.multiply(scale * slopes[:, None, None], linear, out=block)
+        block += 0.0  # turns -0.0 into 0.0
+        if causal:
+            np.copyto(block, -np.inf, where=relative_position > 0)
     return bias

@@ -261,12 +261,14 @@ def sincos_2d_encoding(grid_shape, dim, /, *, base=10_000.0, axis_order="xy", gr
     phase_a = first[:, None] * omega  # (H*W, dim/4)
     phase_b = second[:, None] * omega
     if grouping == "axis":
-        blocks = [np.sin(phase_a), np.cos(phase_a), np.sin(phase_b), np.cos(phase_b)]
+        blocks = [(np.sin, phase_a), (np.cos, phase_a), (np.sin, phase_b), (np.cos, phase_b)]
     else:
-        blocks = [np.sin(phase_a), np.sin(phase_b), np.cos(phase_a), np.cos(phase_b)]
-    table = np.concatenate(blocks, axis=1)  # (H*W, dim)
-    if class_token:
-        table = np.concatenate([np.zeros((1, dim)), table], axis=0)
+        blocks = [(np.sin, phase_a), (np.sin, phase_b), (np.cos, phase_a), (np.cos, phase_b)]
+    table = np.zeros((int(class_token) + height * width, dim))  # the class token's row, if any, stays zero
+    patches = table[int(class_token) :]  # (H*W, dim), a view
+    quarter = dim // 4
+    for k, (wave, phase) in enumerate(blocks):  # one dim/4-wide block at a time
+        patches[:, k * quarter : (k + 1) * quarter] = wave(phase)
     return table
 
 

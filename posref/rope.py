@@ -335,6 +335,34 @@ def _rotated_channels(head_dim, rotary_dim, rotated_slice, layout):
     return np.concatenate([half, head_dim // 2 + half])  # pairs (j, j + D/2), j < rotary_dim/2
 
 
+def _pair_slices(head_dim, rotary_dim, rotated_slice, layout):
+    """First and second channel of every rotated pair, as two slices of the head."""
+    start = head_dim - rotary_dim if rotated_slice == "last" else 0
+    if layout == "interleaved":  # pairs (2i, 2i + 1); "first_pairs" is "first" here
+        return slice(start, start + rotary_dim, 2), slice(start + 1, start + rotary_dim, 2)
+    half = rotary_dim // 2
+    second = head_dim // 2 if rotated_slice == "first_pairs" else start + half
+    return slice(start, start + half), slice(second, second + half)
+
+
+def _row_blocks(shape, block_bytes=2**17):
+    """Index tuples cutting a float64 array of ``shape`` into blocks of whole rows (last axis).
+
+    Each block is a run of at most about ``block_bytes`` along axis -2 at
+    one index of the axes before it.  Working block by block keeps every
+    temporary small enough to stay in cache and to be recycled by the
+    allocator, so the result is the only full-size allocation; elementwise
+    arithmetic gives the same bits in any blocking.
+    """
+    if len(shape) < 2:
+        yield ()
+        return
+    step = max(1, block_bytes // (8 * max(shape[-1], 1)))
+    for lead in np.ndindex(shape[:-2]):
+        for start in range(0, shape[-2], step):
+            yield lead + (slice(start, start + step),)
+
+
 @spec(family="rope", reference=ROPE_REFERENCE)
 def apply_rope(
     x,
@@ -507,7 +535,14 @@ def apply_rope(
 
     denominator = rotary_dim if freq_denominator == "rotary_dim" else head_dim
     angles = rope_angles(positions + position_offset, denominator, base=base)[..., : rotary_dim // 2]  # (..., r/2)
-    channels = _rotated_channels(head_dim, rotary_dim, rotated_slice, layout)
-    out = x.copy()
-    out[..., channels] = apply_rotary(x[..., channels], angles, layout=layout)
+    cos = np.broadcast_to(np.cos(angles), x.shape[:-1] + angles.shape[-1:])  # (..., r/2), a view
+    sin = np.broadcast_to(np.sin(angles), cos.shape)
+    first, second = _pair_slices(head_dim, rotary_dim, rotated_slice, layout)
+    out = x.copy() if rotary_dim < head_dim else np.empty(x.shape)  # unrotated channels pass through
+    for block in _row_blocks(x.shape):
+        x_a, x_b = x[block][..., first], x[block][..., second]
+        y_a, y_b = out[block][..., first], out[block][..., second]
+        c, s = cos[block], sin[block]
+        np.subtract(x_a * c, x_b * s, out=y_a)  # y_a = x_a cos(phi) - x_b sin(phi)
+        np.add(x_b * c, x_a * s, out=y_b)  # y_b = x_b cos(phi) + x_a sin(phi)
     return out

@@ -87,6 +87,31 @@ def _log_bucket_starts(max_exact, num_log, max_distance):
     return np.array(starts, dtype=np.int64)
 
 
+def _bucket_of(r, bidirectional, num_buckets, max_distance, max_exact, starts):
+    """The bucket formula of :func:`t5_relative_bucket` on validated int64 ``r``."""
+    # Every distance >= max_distance lands in the last bucket, so clipping
+    # first changes nothing and keeps |r| away from int64 overflow.
+    r = np.clip(r, -max_distance, max_distance)
+    if bidirectional:
+        offset = np.where(r > 0, num_buckets // 2, 0)
+        n = np.abs(r)
+    else:
+        offset = 0
+        n = np.maximum(-r, 0)
+    large = max_exact + np.searchsorted(starts, n, side="right")
+    return offset + np.where(n < max_exact, n, large)
+
+
+def _blocks(size, block_items=2**13):
+    """Slices cutting ``range(size)`` into blocks of ``block_items``.
+
+    Working block by block keeps every temporary small enough to stay in
+    cache and to be recycled by the allocator, so the result is the only
+    full-size allocation.
+    """
+    return [slice(i, i + block_items) for i in range(0, size, block_items)]
+
+
 @spec(family="t5", reference=T5_REFERENCE)
 def t5_relative_bucket(relative_position, /, *, bidirectional=True, num_buckets=32, max_distance=128):
     r"""Bucket index of each relative position, as in T5.
@@ -190,22 +215,13 @@ def t5_relative_bucket(relative_position, /, *, bidirectional=True, num_buckets=
     bidirectional, num_buckets, max_distance, max_exact = _check_bucket_options(
         bidirectional, num_buckets, max_distance
     )
-    # Every distance >= max_distance lands in the last bucket, so clipping
-    # first changes nothing and keeps |r| away from int64 overflow.
-    r = np.clip(relative_position, -max_distance, max_distance)
-    if bidirectional:
-        per_side = num_buckets // 2
-        offset = np.where(r > 0, per_side, 0)
-        n = np.abs(r)
-    else:
-        per_side = num_buckets
-        offset = np.zeros_like(r)
-        n = np.maximum(-r, 0)
-    num_log = per_side - max_exact
-    starts = _log_bucket_starts(max_exact, num_log, max_distance)
-    large = max_exact + np.searchsorted(starts, n, side="right")
-    bucket = offset + np.where(n < max_exact, n, large)
-    return bucket.astype(np.int64)
+    per_side = num_buckets // 2 if bidirectional else num_buckets
+    starts = _log_bucket_starts(max_exact, per_side - max_exact, max_distance)
+    bucket = np.empty(relative_position.shape, dtype=np.int64)
+    flat_r, flat_bucket = relative_position.reshape(-1), bucket.reshape(-1)  # flat_bucket is a view of bucket
+    for part in _blocks(flat_r.size):
+        flat_bucket[part] = _bucket_of(flat_r[part], bidirectional, num_buckets, max_distance, max_exact, starts)
+    return bucket
 
 
 @spec(family="t5", reference=T5_REFERENCE)
@@ -280,14 +296,19 @@ def t5_relative_bias(
     table = ensure_array("table", table, ndim=2)
     query_positions = ensure_positions("query_positions", query_positions, ndim=1)
     key_positions = ensure_positions("key_positions", key_positions, ndim=1)
-    bidirectional, num_buckets, max_distance, _ = _check_bucket_options(bidirectional, num_buckets, max_distance)
+    bidirectional, num_buckets, max_distance, max_exact = _check_bucket_options(
+        bidirectional, num_buckets, max_distance
+    )
     if table.shape[0] != num_buckets:
         raise ValueError(
             f"table must have shape (num_buckets, H) with num_buckets={num_buckets} rows, got shape {table.shape}"
         )
-    relative_position = key_positions[None, :] - query_positions[:, None]  # (T, S)
-    bucket = t5_relative_bucket(
-        relative_position, bidirectional=bidirectional, num_buckets=num_buckets, max_distance=max_distance
-    )
-    bias = table[bucket]  # (T, S, H)
-    return np.ascontiguousarray(np.moveaxis(bias, -1, 0))  # (H, T, S)
+    per_side = num_buckets // 2 if bidirectional else num_buckets
+    starts = _log_bucket_starts(max_exact, per_side - max_exact, max_distance)
+    bias = np.empty((table.shape[1], query_positions.size, key_positions.size))  # (H, T, S)
+    for rows in _blocks(query_positions.size, max(1, 2**13 // max(key_positions.size, 1))):
+        relative_position = key_positions[None, :] - query_positions[rows, None]  # (t, S)
+        bucket = _bucket_of(relative_position, bidirectional, num_buckets, max_distance, max_exact, starts)
+        for head in range(table.shape[1]):
+            bias[head, rows] = table[bucket, head]  # b[h, t, s] = W[bucket(p^k_s - p^q_t), h]
+    return bias
