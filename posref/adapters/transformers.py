@@ -192,12 +192,20 @@ def make_adapter(*, dtype, device):
 
 def _llama_config(head_dim, rope_parameters, *, max_position_embeddings=4096):
     from transformers import LlamaConfig
+    from transformers.utils import logging
 
-    return LlamaConfig(
-        vocab_size=8, hidden_size=head_dim, intermediate_size=8, num_hidden_layers=1, num_attention_heads=1,
-        num_key_value_heads=1, head_dim=head_dim, max_position_embeddings=max_position_embeddings,
-        rope_parameters=dict(rope_parameters),
-    )
+    # The invalid-input cases build configurations that transformers logs
+    # about (and accepts); the case result reports that, so keep stderr quiet.
+    previous = logging.get_verbosity()
+    logging.set_verbosity(logging.CRITICAL)
+    try:
+        return LlamaConfig(
+            vocab_size=8, hidden_size=head_dim, intermediate_size=8, num_hidden_layers=1, num_attention_heads=1,
+            num_key_value_heads=1, head_dim=head_dim, max_position_embeddings=max_position_embeddings,
+            rope_parameters=dict(rope_parameters),
+        )
+    finally:
+        logging.set_verbosity(previous)
 
 
 def _default(base):
