@@ -12,7 +12,9 @@ The cases are the golden cases of the RoPE, RoPE-scaling, sinusoidal,
 learned, ALiBi and T5 families and those of the field's functions that
 have a dedicated model (``FIELD_FUNCTIONS``: xPos, M-RoPE, axial RoPE, the
 2-D sine-cosine and Transformer-XL tables, Sandwich, KERPLE, FIRE's
-normalised distance), far positions included.  ``EXTRA_CASES`` adds
+normalised distance, Shaw's logits and values, Transformer-XL's and DeBERTa's
+scores, PEG, Fourier features,
+softmax attention, FIRE's MLP bias, CoPE, FoPE), far positions included.  ``EXTRA_CASES`` adds
 regions the golden corpus does not cover yet: ALiBi slopes that are not
 powers of two at distances above 256, a padding position for learned
 tables with an offset, and partial rotary over the first pairs of the half
@@ -44,7 +46,10 @@ FAMILIES = ["rope", "rope_scaling", "sinusoidal", "learned", "alibi", "t5"]
 #: Functions of the other families whose golden cases have a dedicated error model.
 FIELD_FUNCTIONS = ("xpos_scales", "apply_xpos", "mrope_angles", "apply_mrope", "axial_rope_angles", "apply_axial_rope",
                    "sincos_2d_encoding", "transformer_xl_relative_encoding", "sandwich_bias", "kerple_log_bias",
-                   "kerple_power_bias", "fire_normalized_distance")
+                   "kerple_power_bias", "fire_normalized_distance", "shaw_relative_logits",
+                   "shaw_relative_values", "transformer_xl_scores", "deberta_relative_scores", "peg",
+                   "fourier_features", "attention", "fire_bias",
+                   "cope_positions", "cope_bias", "apply_fope")
 FAILED = ("fail", "error", "timeout")
 
 _SLOPES12 = [2.0 ** -k for k in range(1, 9)] + [2.0 ** (-(2 * k - 1) / 2) for k in range(1, 5)]

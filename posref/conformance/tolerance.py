@@ -199,10 +199,107 @@ The budgets, per tolerance class (``GoldenCase.tolerance``):
     :math:`3u_a` on :math:`t`), the sum :math:`1 + t`, the logarithm; the
     normaliser's error and :math:`\epsilon`'s rounding relative to
     :math:`D`; the quotient and one cast.
+``contraction``
+    :math:`(n\,u_a + m\,u)\,\Sigma + u\,|y|` for an output that is a sum
+    of products of inputs, with :math:`\Sigma = \sum_k |a_k b_k|`
+    obtained exactly by evaluating the spec function itself on the
+    absolute values of its inputs (every term then adds with the same
+    sign).  The products and their sum run in float32 (``matmul`` and
+    ``einsum`` accumulate in float32 for low-precision inputs), whose
+    recursive or blocked summation of :math:`n` terms is within
+    :math:`n\,u_a\,\Sigma` to first order; :math:`m` counts the sums of
+    two inputs rounded to the activation dtype before the product
+    (Transformer-XL's :math:`q + u` and :math:`q + v`, Shaw's
+    :math:`v_j + a^V_{ij}`), each at most :math:`u\,\Sigma`; then one
+    cast.  :math:`n` is the length of the longest sum: :math:`2D` for
+    ``shaw_relative_logits`` (:math:`q\cdot k + q\cdot a^K`),
+    :math:`2S` for ``shaw_relative_values``, :math:`2D + 1` for
+    ``transformer_xl_scores`` (both dot products and the scale, with
+    :math:`\Sigma` carrying the scale), :math:`3D + 1` for
+    ``deberta_relative_scores`` (content, c2p and p2c dot products and
+    the division by :math:`\sqrt{fD}`), :math:`k^2 + 1` for ``peg``
+    (the depthwise kernel and the bias in float32, the convolution cast
+    to the activation dtype, :math:`m = 1`, before the residual sum;
+    :math:`\Sigma` then includes the residual :math:`|x|`).  Entries the spec sets to
+    :math:`-\infty` get a budget of 0 and must match exactly.
+``yarn_range``
+    The ends :math:`c = d\ln(L_0/2\pi\beta)/(2\ln b)` of YaRN's
+    correction range, computed in the angle precision, are off by
+    :math:`\Delta c = (3d/(2\ln b) + 4|c|)\,u_a` (see ``frequency``); a
+    clamped end is exact, and a truncated end is exact unless :math:`c`
+    lies within :math:`\Delta c` of an integer, where it may be one off.
+``fourier``
+    :math:`5u_a\,|\phi| + u_a + u\,|y|` for ``fourier_features``, with
+    :math:`\phi = 2\pi k p/N` of harmonic :math:`k` (cosines, then sines,
+    as the spec orders them): the angle in the angle precision from
+    :math:`2\pi`, :math:`kp`, their product and the quotient by the period
+    :math:`N` (four roundings, one more for either order of the
+    operations), the rounding of cos/sin, one cast.  The spec reduces
+    :math:`kp` modulo :math:`N` exactly; an implementation need not, so
+    the budget grows with :math:`|\phi|` as for ``cos_sin``.
+``softmax``
+    For ``attention``'s output :math:`y_i = \sum_j w_{ij} V_{ij}`,
+    :math:`V_{ij} = v_j + a^V_{ij}`, :math:`w = \mathrm{softmax}(\ell)`:
+    :math:`\sum_j w_{ij}\,|V_{ij} - y_i|\,\Delta\ell_{ij} + \sum_j
+    w_{ij}|V_{ij}|\,((S + 4)\,u_a + u_a|\ell_{ij} - \max_k \ell_{ik}| + 2u)
+    + u\,|y_i|`.  A logit error moves the output by
+    :math:`\sum_j w_j(\Delta\ell_j - \sum_k w_k\Delta\ell_k)V_j = \sum_j
+    w_j\Delta\ell_j(V_j - y)` (softmax's derivative), with
+    :math:`\Delta\ell_{ij} = ((2D + 2)\,u_a + 3u)\,L_{ij}`,
+    :math:`L_{ij} = c(\sum_d |q_{id}k_{jd}| + \sum_d |q_{id}a^K_{ijd}|)
+    + |b_{ij}|`: the dot products accumulated in float32, the logits cast
+    to the activation dtype, scaled by :math:`c` and added to the bias
+    there (Hugging Face's eager attention), three roundings.  The weights'
+    own relative error: the subtraction of the row maximum (carried by
+    :math:`|\ell - \max\ell|` through exp), exp, the sum of :math:`S`
+    terms and the quotient in float32, the weights cast to the activation
+    dtype and :math:`v + a^V` summed there (:math:`2u`); the float32
+    contraction with :math:`V` is inside the :math:`S\,u_a`.  One final
+    cast.  Masked keys have weight 0 and add nothing.
+``fire_mlp``
+    For ``fire_bias``, :math:`y = w_2^\top \mathrm{relu}(z w_1 + b_1) +
+    b_2` on FIRE's normalised distance :math:`z`:
+    :math:`\sum_k |w_{2k}|\,\Delta a_k + (K + 1)\,u_a(\sum_k |w_{2k}
+    h_k| + |b_2|) + u\,|y|`, with :math:`\Delta a_k = |w_{1k}|\,\Delta z +
+    2u_a(|z w_{1k}| + |b_{1k}|)`: :math:`z` kept in float32 with the
+    ``fire`` budget (final rounding :math:`u_a`), the first layer's
+    product and sum in float32, ReLU (1-Lipschitz, so a pre-activation
+    near 0 is covered), the second layer's :math:`K` products and the
+    bias accumulated in float32, one cast.
+``cope``
+    CoPE's position :math:`p_{ij} = \sum_{t \ge j} \sigma(\ell_{it})` over
+    the causal keys: :math:`((n_{ij} + 3)\,u_a + u)\,p_{ij}`, with
+    :math:`n_{ij}` the number of gates summed (the sigmoid's exp, sum and
+    quotient in float32 give each gate a relative :math:`3u_a`; the
+    reverse cumulative sum of :math:`n` positive terms adds at most
+    :math:`(n - 1)\,u_a\,p`), one cast.  For ``cope_bias``,
+    :math:`e = (1 - w)z_{\lfloor p\rfloor} + w z_{\lceil p\rceil}`,
+    :math:`z_r = q\cdot E_r`, :math:`p` clamped to :math:`P - 1`:
+    :math:`\Delta p\,\max|z_{r+1} - z_r|` over the segments around
+    :math:`p` (the interpolation is continuous and piecewise linear in
+    :math:`p`; a clamped position farther than :math:`\Delta p` above
+    :math:`P - 1` does not move), plus :math:`D\,u_a` times
+    :math:`(1 - w)\sum|q E_{\lfloor p\rfloor}| + w\sum|q E_{\lceil
+    p\rceil}|` (the float32 dot products), :math:`4u_a(|z_{\lfloor
+    p\rfloor}| + |z_{\lceil p\rceil}|)` (the weight, :math:`1 - w`, two
+    products and a sum) and one cast.  Future keys carry no gate.
+``fope``
+    For ``apply_fope``, with :math:`C_m = \sum_k \cos\phi_k\,A_{km}` and
+    :math:`S_m = \sum_k \sin\phi_k\,B_{km}` over the :math:`K` kept
+    frequencies, :math:`\phi_k = p\theta_k`: the coefficient sums are off
+    by :math:`\Delta C_m = \sum_k |A_{km}|\,(\Delta\phi_k + (K + 1)\,u_a)`
+    (each angle's error as in ``rope``, cos/sin rounded in the angle
+    precision, the float32 sum of :math:`K` terms, each at most
+    :math:`|A_{km}|`), and likewise :math:`\Delta S_m` with :math:`B`;
+    padded pairs have the exact :math:`C = 1`, :math:`S` = ``pad_sin``.
+    Then ``rotation``'s arithmetic: :math:`|x_a|(\Delta C_m + 2u|C_m|) +
+    |x_b|(\Delta S_m + 2u|S_m|) + u|y|` for :math:`y_a = x_a C_m - x_b
+    S_m` (the cast of :math:`C_m`, the product; the same with :math:`S`),
+    and symmetrically for :math:`y_b = x_b C_m + x_a S_m`.
 ``elementwise``
     :math:`8u\,(|y| + \max|y|)`: the fallback for functions without a
-    dedicated model (learned MLPs, attention scores, CoPE's gates); loose
-    for small elements by design and reported as such.
+    dedicated model (adapter-specific cases); loose for small elements by
+    design and reported as such.
 """
 
 from __future__ import annotations
@@ -818,3 +915,215 @@ def _t5_bias(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
     slack = np.where(near[..., None], np.maximum(below, above), 0.0)
     y = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
     return {"output": u * y + np.moveaxis(slack, -1, 0)}
+
+
+# -- sums of products ------------------------------------------------------------------------
+
+#: Spec functions that are sums of products: (terms n of the longest sum, activation-dtype sums m).
+_CONTRACTIONS: dict[str, Callable[[CaseView], tuple[int, int]]] = {
+    "shaw_relative_logits": lambda view: (2 * np.shape(view.inputs["q"])[-1], 0),
+    "shaw_relative_values": lambda view: (2 * np.shape(view.inputs["v"])[-2], 1),
+    "transformer_xl_scores": lambda view: (2 * np.shape(view.inputs["q"])[-1] + 1, 1),
+    "deberta_relative_scores": lambda view: (3 * np.shape(view.inputs["q"])[-1] + 1, 0),
+    "peg": lambda view: (np.shape(view.inputs["weight"])[-1] ** 2 + 1, 1),
+}
+
+
+@_model("contraction")
+def _contraction(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    from posref._spec import SPEC_FUNCTIONS
+
+    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
+    n, m = _CONTRACTIONS[view.function](view)
+    names = _positional_names(SPEC_FUNCTIONS[view.function].function)
+
+    def magnitude(name):  # floating data by absolute value; integer positions and absent tables as given
+        value = view.inputs[name] if name in view.inputs else view.params.get(name)
+        if value is None or np.asarray(value).dtype.kind in "iub":
+            return value
+        return np.abs(np.asarray(value, dtype=np.float64))
+
+    args = [magnitude(name) for name in names]
+    options = {key: (abs(value) if key == "scale" and value is not None else value)
+               for key, value in view.params.items() if key not in names}
+    total = np.asarray(SPEC_FUNCTIONS[view.function].function(*args, **options), dtype=np.float64)  # Sigma
+    y = np.asarray(view.expected["output"], dtype=np.float64)
+    finite = np.isfinite(y)
+    budget = (n * ua + m * u) * np.where(finite, total, 0.0) + u * np.abs(np.where(finite, y, 0.0))
+    return {"output": budget}
+
+
+def _positional_names(function: Callable[..., Any]) -> list[str]:
+    """Names of a spec function's positional-only (data) parameters."""
+    import inspect
+
+    return [name for name, p in inspect.signature(function).parameters.items() if p.kind is p.POSITIONAL_ONLY]
+
+
+@_model("yarn_range")
+def _yarn_range(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    from posref.rope_scaling import yarn_correction_range
+
+    ua = angle_roundoff(dtype)
+    dim, base = int(view.params["dim"]), float(_spec_param(view, "base"))
+    options = {name: _spec_param(view, name) for name in
+               ("original_max_position_embeddings", "beta_fast", "beta_slow", "high_limit")}
+    limit = dim - 1 if options["high_limit"] == "dim" else dim // 2 - 1
+    truncate = bool(_spec_param(view, "truncate"))
+    raw = yarn_correction_range(dim, base=base, truncate=False, **options)  # clamped, not rounded
+
+    def end_error(c):
+        error = (3 * dim / (2 * math.log(base)) + 4 * abs(c)) * ua
+        if c <= 0 or c >= limit:
+            return 0.0
+        if truncate:
+            return 1.0 if abs(c - round(c)) <= error else 0.0
+        return error
+
+    low, high = (end_error(float(c)) for c in raw)
+    return {"output_0": np.asarray(low), "output_1": np.asarray(high)}
+
+
+@_model("fourier")
+def _fourier(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
+    harmonics = np.arange(1, int(view.params["num_frequencies"]) + 1, dtype=np.float64)
+    if _spec_param(view, "include_sine"):
+        harmonics = np.concatenate([harmonics, harmonics])  # cosines, then sines
+    phi = 2 * math.pi * _positions(view, "positions")[..., None] * harmonics / float(view.params["period"])
+    y = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
+    return {"output": 5 * ua * np.abs(phi) + ua + u * y}
+
+
+@_model("softmax")
+def _softmax(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
+    q, k, v = (_positions(view, name) for name in ("q", "k", "v"))
+    t, s, d = q.shape[-2], k.shape[-2], q.shape[-1]
+    scale = view.params.get("scale")
+    scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
+    a_k = view.inputs.get("relative_keys", view.params.get("relative_keys"))
+    a_v = view.inputs.get("relative_values", view.params.get("relative_values"))
+    bias = view.inputs.get("bias", view.params.get("bias"))
+    logits = np.einsum("...td,...sd->...ts", q, k)
+    size = np.einsum("...td,...sd->...ts", np.abs(q), np.abs(k))
+    if a_k is not None:
+        a_k = np.asarray(a_k, dtype=np.float64)
+        logits = logits + np.einsum("...td,tsd->...ts", q, a_k)
+        size = size + np.einsum("...td,tsd->...ts", np.abs(q), np.abs(a_k))
+    logits, size = scale * logits, scale * size
+    visible = np.ones((t, s), dtype=bool)
+    if view.params.get("causal", False):
+        qp = view.inputs.get("query_positions", np.arange(s - t, s))
+        kp = view.inputs.get("key_positions", np.arange(s))
+        visible = np.asarray(kp)[None, :] <= np.asarray(qp)[:, None]
+    if bias is not None:
+        bias = np.asarray(bias, dtype=np.float64)
+        finite_bias = np.where(np.isneginf(bias), 0.0, bias)
+        logits, size = logits + finite_bias, size + np.abs(finite_bias)
+        visible = visible & ~np.isneginf(bias)
+    visible = np.broadcast_to(visible, logits.shape)
+    masked = np.where(visible, logits, -np.inf)
+    top = np.max(masked, axis=-1, keepdims=True)
+    e = np.where(visible, np.exp(masked - top), 0.0)
+    w = e / e.sum(axis=-1, keepdims=True)  # (..., T, S)
+    values = np.broadcast_to(v[..., None, :, :], (*w.shape, v.shape[-1]))  # (..., T, S, D_v)
+    if a_v is not None:
+        values = values + np.asarray(a_v, dtype=np.float64)
+    y = np.asarray(view.expected["output"], dtype=np.float64)
+    d_logit = ((2 * d + 2) * ua + 3 * u) * size  # (..., T, S)
+    d_weight = (s + 4) * ua + ua * np.abs(np.where(visible, masked - top, 0.0)) + 2 * u
+    spread = np.einsum("...ts,...tsd->...td", w * d_logit, np.abs(values - y[..., None, :]))
+    own = np.einsum("...ts,...tsd->...td", w * d_weight, np.abs(values))
+    return {"output": spread + own + u * np.abs(y)}
+
+
+@_model("fire_mlp")
+def _fire_mlp(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    from posref.relative import fire_normalized_distance
+
+    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
+    options = {name: _spec_param(view, name) for name in ("c", "threshold", "eps")}
+    q, k = (np.asarray(view.inputs[name], dtype=np.int64) for name in ("query_positions", "key_positions"))
+    z = fire_normalized_distance(q, k, **options)  # (T, S)
+    z_view = CaseView("fire_normalized_distance", options, {"query_positions": q, "key_positions": k},
+                      {"output": z})
+    dz = _fire(z_view, "float64" if dtype == "float64" else "float32")["output"]  # z kept in the angle precision
+    w1, b1, w2, b2 = (_positions(view, name) for name in ("w1", "b1", "w2", "b2"))
+    pre = z[..., None] * w1[0] + b1  # (T, S, K)
+    d_pre = np.abs(w1[0]) * dz[..., None] + 2 * ua * (np.abs(z[..., None] * w1[0]) + np.abs(b1))
+    h = np.maximum(pre, 0.0)
+    hidden = w1.shape[1]
+    error = d_pre @ np.abs(w2) + (hidden + 1) * ua * (h @ np.abs(w2) + np.abs(b2))  # (T, S, H)
+    y = np.asarray(view.expected["output"], dtype=np.float64)
+    return {"output": np.moveaxis(error, -1, 0) + u * np.abs(y)}
+
+
+@_model("cope")
+def _cope(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    from posref.relative import _cope_causal, _cope_positions
+
+    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
+    logits = _positions(view, "logits")
+    t, s = logits.shape[-2:]
+    causal = _cope_causal(t, s)
+    p = _cope_positions(logits, causal)  # (..., T, S), unclamped
+    count = np.flip(np.cumsum(np.flip(causal, axis=-1), axis=-1), axis=-1)  # gates summed into p_ij
+    dp = (count + 3) * ua * p
+    y = np.asarray(view.expected["output"], dtype=np.float64)
+    if view.function == "cope_positions":
+        return {"output": dp + u * np.abs(y)}
+    q, table = _positions(view, "q"), _positions(view, "position_embeddings")
+    rows, d = table.shape
+    z = q @ table.T  # (..., T, P)
+    size = np.abs(q) @ np.abs(table).T
+    clamped = np.minimum(p, rows - 1)
+    low_row = np.floor(clamped).astype(np.int64)
+    high_row = np.ceil(clamped).astype(np.int64)
+    w = clamped - low_row
+
+    def at(values, index):
+        return np.take_along_axis(values, np.clip(index, 0, rows - 1), axis=-1)
+
+    slopes = np.abs(np.diff(z, axis=-1)) if rows > 1 else np.zeros(z.shape[:-1] + (1,))
+    slope = np.zeros_like(p)
+    for shift in (-1, 0, 1):  # the segments around p that an error below 1 can reach
+        segment = np.clip(low_row + shift, 0, slopes.shape[-1] - 1)
+        slope = np.maximum(slope, np.take_along_axis(slopes, segment, axis=-1))
+    moves = p - dp <= rows - 1
+    z_low, z_high = at(z, low_row), at(z, high_row)
+    error = (np.where(moves, dp * slope, 0.0)
+             + d * ua * ((1 - w) * at(size, low_row) + w * at(size, high_row))
+             + 4 * ua * (np.abs(z_low) + np.abs(z_high)))
+    return {"output": error + u * np.abs(y)}
+
+
+@_model("fope")
+def _fope(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    from posref.fope import _kept_frequencies
+
+    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
+    x = _positions(view, "x")
+    head_dim, half = x.shape[-1], x.shape[-1] // 2
+    theta = _kept_frequencies(int(_spec_param(view, "fourier_dim") or head_dim), float(_spec_param(view, "base")),
+                              int(view.params["max_sequence_length"]), float(_spec_param(view, "floor_ratio")))
+    p = np.broadcast_to(_positions(view, "positions") + float(_spec_param(view, "position_offset")), x.shape[:-1])
+    phi = p[..., None] * theta  # (..., K)
+    sin_coef, cos_coef = _positions(view, "sin_coef"), _positions(view, "cos_coef")
+    per_angle = _angle_error_factor(theta, ua) * np.abs(phi) + (theta.shape[0] + 1) * ua  # (..., K)
+    if sin_coef.ndim == 2:
+        sums = [np.einsum("...k,km->...m", f(phi), c) for f, c in ((np.sin, sin_coef), (np.cos, cos_coef))]
+        errors = [np.einsum("...k,km->...m", per_angle, np.abs(c)) for c in (sin_coef, cos_coef)]
+    else:
+        sums = [np.einsum("...htk,hkm->...htm", f(phi), c) for f, c in ((np.sin, sin_coef), (np.cos, cos_coef))]
+        errors = [np.einsum("...htk,hkm->...htm", per_angle, np.abs(c)) for c in (sin_coef, cos_coef)]
+    pad = x.shape[:-1] + (half - sin_coef.shape[-1],)
+    sin_f = np.concatenate([sums[0], np.full(pad, float(_spec_param(view, "pad_sin")))], axis=-1)
+    cos_f = np.concatenate([sums[1], np.ones(pad)], axis=-1)
+    d_sin = np.concatenate([errors[0], np.zeros(pad)], axis=-1)
+    d_cos = np.concatenate([errors[1], np.zeros(pad)], axis=-1)
+    x_a, x_b = np.abs(x[..., :half]), np.abs(x[..., half:])
+    by_cos = d_cos + 2 * u * np.abs(cos_f)
+    by_sin = d_sin + 2 * u * np.abs(sin_f)
+    y = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
+    return {"output": np.concatenate([x_a * by_cos + x_b * by_sin, x_b * by_cos + x_a * by_sin], axis=-1) + u * y}

@@ -657,5 +657,124 @@ class KerpleInActivationDtype(Broken):
 
 
 #: Every broken variant, in the order of this module.
+
+
+class ShawValuesWithoutRelativeTerm(Broken):
+    """Shaw's output ``sum_j w_ij v_j``: the relative value term ``a^V_ij`` forgotten."""
+
+    targets = ("shaw_relative_values",)
+    caught_in = ALL_DTYPES
+
+    def shaw_relative_values(self, weights, v, relative_values, /):
+        return super().shaw_relative_values(weights, v, np.zeros_like(relative_values))
+
+
+class ShawLogitsTransposedTable(Broken):
+    """Relative keys read as ``a^K_ji`` (the table indexed key-first), a transposed relative position."""
+
+    targets = ("shaw_relative_logits",)
+    caught_in = ALL_DTYPES
+
+    def shaw_relative_logits(self, q, k, relative_keys, /):
+        t, s = relative_keys.shape[:2]
+        flipped = relative_keys[::-1, ::-1] if t == s else relative_keys[:, ::-1]
+        return super().shaw_relative_logits(q, k, flipped)
+
+
+class TransformerXlBiasesSwapped(Broken):
+    """The content bias ``u`` and the position bias ``v`` swapped."""
+
+    targets = ("transformer_xl_scores",)
+    caught_in = ALL_DTYPES
+
+    def transformer_xl_scores(self, q, k, r, u, v, /, *, scale=None, future_keys="mask"):
+        return super().transformer_xl_scores(q, k, r, v, u, scale=scale, future_keys=future_keys)
+
+
+class DebertaC2pSignFlipped(Broken):
+    """DeBERTa's table row from ``key - query`` instead of ``query - key`` (the c2p and p2c sign flipped)."""
+
+    targets = ("deberta_relative_scores",)
+    caught_in = ALL_DTYPES
+
+    def deberta_rows(self, relative_position, span):
+        return super().deberta_rows(-relative_position, span)
+
+
+class PegKernelFlipped(Broken):
+    """PEG's kernel applied as a true convolution (taps flipped), not ``nn.Conv2d``'s cross-correlation."""
+
+    targets = ("peg",)
+    caught_in = ALL_DTYPES
+
+    def peg_kernel(self, weight):
+        return super().peg_kernel(weight)[::-1, ::-1]
+
+
+class FourierHarmonicsFromZero(Broken):
+    """Fourier harmonics ``k = 0..K-1`` (``arange(K)``) where the paper's ``k = 1..K`` is asked."""
+
+    targets = ("fourier_features",)
+    caught_in = ALL_DTYPES
+
+    def fourier_harmonics(self, num_frequencies):
+        return np.arange(num_frequencies, dtype=F32)
+
+
+class YarnRangeNaturalLogOfBase(Broken):
+    """YaRN's correction dimension divided by ``2 log2(base)`` instead of ``2 ln(base)`` (a port's log helper)."""
+
+    targets = ("yarn_correction_range",)
+    caught_in = ALL_DTYPES
+
+    def yarn_range(self, dim, base, l0, beta_fast, beta_slow, truncate, high_limit):
+        return super().yarn_range(dim, math.exp(math.log2(base)), l0, beta_fast, beta_slow, truncate, high_limit)
+
+
+class AttentionScaleMissing(Broken):
+    """Attention logits not divided by ``sqrt(D)`` (a scale of 1 where the default is asked)."""
+
+    targets = ("attention",)
+    caught_in = ALL_DTYPES
+
+    def attention_scale(self, d, scale):
+        return 1.0 if scale is None else scale
+
+
+class FireWithoutThreshold(Broken):
+    """FIRE normalised by ``psi(i)`` alone: the ``max(i, L)`` of progressive interpolation dropped."""
+
+    targets = ("fire_normalized_distance", "fire_bias")
+    caught_in = ALL_DTYPES
+
+    def fire_normaliser_position(self, q, threshold):
+        return q
+
+
+class CopeFutureGatesCounted(Broken):
+    """CoPE gates summed over every key, future keys included (the causal mask applied after the cumsum only)."""
+
+    targets = ("cope_positions", "cope_bias")
+    caught_in = ALL_DTYPES
+
+    def cope_p(self, logits):
+        p = super().cope_p(logits)
+        t, s = np.shape(logits)[-2:]
+        future = ~self.cope_gate_mask(t, s)
+        gates = np.where(future, F32(1.0) / (F32(1.0) + np.exp(-np.asarray(logits).astype(F32))), F32(0.0))
+        extra = gates.sum(axis=-1, keepdims=True, dtype=F32)
+        return np.where(future, F32(0.0), p + extra)
+
+
+class FopePadSinSwapped(Broken):
+    """FoPE's padded pairs get sine ``1 - pad_sin``: the paper's 1 and vLLM's 0 swapped."""
+
+    targets = ("apply_fope",)
+    caught_in = ALL_DTYPES
+
+    def fope_pad_sin(self, pad_sin):
+        return 1.0 - pad_sin
+
+
 BROKEN = [cls for cls in list(globals().values())
           if isinstance(cls, type) and issubclass(cls, Broken) and cls is not Broken]

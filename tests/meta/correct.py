@@ -18,6 +18,8 @@ library recipe, with every dtype explicit:
 * sinusoidal tables are float32 (the power form for the paper's
   denominator, fairseq's exp form for tensor2tensor's), then cast;
 * RoPE-scaling tables are float32 throughout;
+* Fourier features take float32 angles ``2 pi k p / N`` for harmonics
+  ``k = 1..K``, cosines then sines, then one cast;
 * xPos scales are float32 powers of the float32 vector
   ``(arange(0, d, 2) + 0.4 d) / (1.4 d)`` (torchscale, rotary-embedding-torch,
   x-transformers, flash-attn), folded into cos and sin in float32 before
@@ -25,9 +27,27 @@ library recipe, with every dtype explicit:
 * M-RoPE takes float32 angles of all three coordinates and picks each
   pair's (Hugging Face Qwen2-VL); axial RoPE and the 2-D sine-cosine
   table use float32 bands ``1 / base ** (k / n)`` (timm);
+* Shaw's relative logits and values and Transformer-XL's scores take
+  activation-dtype inputs, add the bias vectors (``q + u``, ``q + v``) or
+  the relative values (``v + a^V``) in the activation dtype, and contract
+  with float32 accumulation (``matmul`` on half inputs), one cast at the
+  end; DeBERTa's three terms likewise, divided by ``sqrt(f D)`` in float32;
+* attention as Hugging Face's eager path: logits from float32-accumulated
+  products cast to the activation dtype, scaled and biased there, a
+  float32 softmax cast back, float32-accumulated weights times values;
+* FoPE takes float32 cos/sin of the kept frequencies, mixes them with
+  the coefficients in float32, casts the mixtures to the activation dtype
+  and rotates there (``rotate_half``), like RoPE;
+* CoPE's gates are float32 sigmoids of the causal logits, summed from the
+  query back in float32; ``cope_bias`` interpolates float32 dot products
+  of the query with the table rows, one final cast;
+* PEG's depthwise convolution (cross-correlation, as ``nn.Conv2d``)
+  accumulates the kernel and the bias in float32, is cast to the
+  activation dtype and added to the tokens there;
 * the Transformer-XL table is float32 ``[sin | cos]``; Sandwich sums
   float32 cosines and divides by ``8h/H`` (NeMo); KERPLE and FIRE are
-  float32 with one final cast.
+  float32 with one final cast; FIRE's MLP runs in float32 on the float32
+  normalised distance with activation-dtype weights, one final cast.
 
 Implementations raise ``ValueError`` on the invalid inputs that the golden
 cases list, as a library would.
@@ -62,7 +82,9 @@ FUNCTIONS = (
     "llama3_scaled_frequencies", "longrope_frequencies", "longrope_attention_factor", "deepseek_softmax_scale",
     "xpos_scales", "apply_xpos", "mrope_angles", "apply_mrope", "axial_rope_angles", "apply_axial_rope",
     "sincos_2d_encoding", "transformer_xl_relative_encoding", "sandwich_bias", "kerple_log_bias",
-    "kerple_power_bias", "fire_normalized_distance",
+    "kerple_power_bias", "fire_normalized_distance", "shaw_relative_logits", "shaw_relative_values",
+    "transformer_xl_scores", "deberta_relative_scores", "peg", "fourier_features", "attention", "fire_bias",
+    "cope_positions", "cope_bias", "apply_fope",
 )
 
 
@@ -706,14 +728,204 @@ class Correct:
     def fire_normalized_distance(self, query_positions, key_positions, /, *, c=0.1, threshold=512.0, eps=1e-6):
         _require(eps > 0, f"eps must be > 0, got eps={eps}")
         _require(threshold >= 0, f"threshold must be >= 0, got threshold={threshold}")
+        return self.act_cast(self.fire_z(query_positions, key_positions, c, threshold, eps))
 
+    def fire_normaliser_position(self, q, threshold):
+        """FIRE's progressive interpolation: ``max(i, L)``."""
+        return np.maximum(q, F32(threshold))
+
+    def fire_z(self, query_positions, key_positions, c, threshold, eps):
+        """The normalised distance in float32."""
         def psi(x):  # ln(|c x| + 1), as the code computes it
             return np.log(np.abs(F32(c) * x) + F32(1.0))
 
         q = np.asarray(query_positions, dtype=np.int64)
         distance = (q[:, None] - np.asarray(key_positions, dtype=np.int64)[None, :]).astype(F32)
-        normaliser = psi(np.maximum(q.astype(F32), F32(threshold)))[:, None]
-        return self.act_cast(psi(distance) / (normaliser + F32(eps)))
+        normaliser = psi(self.fire_normaliser_position(q.astype(F32), threshold))[:, None]
+        return psi(distance) / (normaliser + F32(eps))
+
+    def fire_bias(self, query_positions, key_positions, w1, b1, w2, b2, /, *, c=0.1, threshold=512.0, eps=1e-6):
+        _require(w2.shape[0] == w1.shape[1], f"w2 must have shape (K, H) with K = {w1.shape[1]}, got {w2.shape}")
+        z = self.fire_z(query_positions, key_positions, c, threshold, eps)
+        hidden = np.maximum(z[..., None] * w1[0].astype(F32) + b1.astype(F32), F32(0.0))
+        return self.act_cast(np.moveaxis(hidden @ w2.astype(F32) + b2.astype(F32), -1, 0))
+
+    # -- sums of products -----------------------------------------------------------------
+
+    def contract(self, subscripts, *operands):
+        """``einsum`` of activation-dtype operands with float32 accumulation, one cast."""
+        return self.act_cast(np.einsum(subscripts, *(np.asarray(a).astype(F32) for a in operands)))
+
+    def shaw_relative_logits(self, q, k, relative_keys, /):
+        _require(np.shape(relative_keys) == (np.shape(q)[-2], np.shape(k)[-2], np.shape(q)[-1]),
+                 f"relative_keys must have shape (T, S, D), got {np.shape(relative_keys)}")
+        content = np.einsum("...td,...sd->...ts", q.astype(F32), k.astype(F32))
+        position = np.einsum("...td,tsd->...ts", q.astype(F32), relative_keys.astype(F32))
+        return self.act_cast(content + position)
+
+    def shaw_relative_values(self, weights, v, relative_values, /):
+        _require(np.shape(v)[-2] == np.shape(weights)[-1], f"v must have S rows, got {np.shape(v)}")
+        _require(np.shape(relative_values)[:2] == np.shape(weights)[-2:],
+                 f"relative_values must have shape (T, S, D), got {np.shape(relative_values)}")
+        values = self.act_cast(v[..., None, :, :] + relative_values)  # (..., T, S, D), summed in the model dtype
+        return self.contract("...ts,...tsd->...td", weights, values)
+
+    def transformer_xl_scores(self, q, k, r, u, v, /, *, scale=None, future_keys="mask"):
+        _require(future_keys in ("mask", "zero"), f"future_keys must be 'mask' or 'zero', got {future_keys!r}")
+        t, s, d = q.shape[-2], k.shape[-2], q.shape[-1]
+        _require(np.shape(r) == (q.shape[-3], s, d), f"r must have shape (H, S, D), got {np.shape(r)}")
+        scale = 1.0 / math.sqrt(d) if scale is None else scale
+        qu = self.act_cast(q + u[:, None, :]).astype(F32)
+        qv = self.act_cast(q + v[:, None, :]).astype(F32)
+        content = np.einsum("...htd,...hsd->...hts", qu, k.astype(F32))
+        by_row = np.einsum("...htd,hrd->...htr", qv, r.astype(F32))
+        delta = (s - t) + np.arange(t)[:, None] - np.arange(s)[None, :]
+        causal = delta >= 0
+        position = np.take_along_axis(by_row, np.broadcast_to(np.where(causal, delta, 0), by_row.shape), axis=-1)
+        scores = F32(scale) * (content + np.where(causal, position, F32(0.0)))
+        if future_keys == "mask":
+            scores = np.where(causal, scores, F32(-np.inf))
+        return self.act_cast(scores)
+
+    def deberta_rows(self, relative_position, span):
+        """Row of the relative table: ``clip(query - key + span)``."""
+        return np.clip(-relative_position + span, 0, 2 * span - 1)
+
+    def deberta_relative_scores(self, q, k, pos_key, pos_query, query_positions, key_positions, /, *, bucket_size,
+                                max_position, c2p=True, p2c=True):
+        from posref.relative import _deberta_buckets
+
+        _require(not (c2p and pos_key is None), "pos_key must be given when c2p=True")
+        _require(not (p2c and pos_query is None), "pos_query must be given when p2c=True")
+        span = max_position if bucket_size is None else bucket_size
+        d = q.shape[-1]
+        for name, table in (("pos_key", pos_key), ("pos_query", pos_query)):
+            _require(table is None or table.shape == (q.shape[-3], 2 * span, d),
+                     f"{name} must have shape (H, 2*span, D), got {None if table is None else table.shape}")
+        relative = (np.asarray(key_positions, dtype=np.int64)[None, :]
+                    - np.asarray(query_positions, dtype=np.int64)[:, None])
+        if bucket_size is not None:
+            relative = _deberta_buckets(relative, bucket_size, max_position)
+        row = self.deberta_rows(relative, span)
+        q32, k32 = q.astype(F32), k.astype(F32)
+        scores = np.einsum("...htd,...hsd->...hts", q32, k32)
+        if c2p:
+            c2p_all = np.einsum("...htd,hrd->...htr", q32, pos_key.astype(F32))
+            scores = scores + np.take_along_axis(c2p_all, np.broadcast_to(row, scores.shape), axis=-1)
+        if p2c:
+            p2c_all = np.einsum("...hsd,hrd->...hsr", k32, pos_query.astype(F32))
+            index = np.broadcast_to(row.T, (*scores.shape[:-2], row.shape[1], row.shape[0]))
+            scores = scores + np.swapaxes(np.take_along_axis(p2c_all, index, axis=-1), -1, -2)
+        divisor = np.sqrt(F32(d * (1 + int(c2p) + int(p2c))))
+        return self.act_cast(scores / divisor)
+
+    def peg_kernel(self, weight):
+        """``(k, k, C)`` taps of a depthwise ``(C, 1, k, k)`` weight, applied as a cross-correlation."""
+        return weight[:, 0].transpose(1, 2, 0)
+
+    def peg(self, tokens, weight, bias, /, *, grid_shape, has_class_token=False):
+        k = weight.shape[-1]
+        _require(weight.ndim == 4 and k % 2 == 1, f"weight must have shape (C, 1, k, k) with k odd, got {weight.shape}")
+        rows, cols = (int(n) for n in grid_shape)
+        batch, _, channels = tokens.shape
+        start = int(has_class_token)
+        grid = tokens[:, start:, :].reshape(batch, rows, cols, channels).astype(F32)
+        p = k // 2
+        padded = np.pad(grid, ((0, 0), (p, p), (p, p), (0, 0)))
+        kernel = self.peg_kernel(weight).astype(F32)
+        conv = np.broadcast_to(bias.astype(F32), grid.shape).copy()
+        for a in range(k):
+            for b in range(k):
+                conv = conv + kernel[a, b] * padded[:, a:a + rows, b:b + cols, :]
+        out = np.array(tokens, copy=True)
+        residual = tokens[:, start:, :] + self.act_cast(conv).reshape(batch, rows * cols, channels)
+        out[:, start:, :] = self.act_cast(residual)
+        return out
+
+    def fourier_harmonics(self, num_frequencies):
+        """Harmonics ``k = 1..K`` in float32."""
+        return np.arange(1, num_frequencies + 1, dtype=F32)
+
+    def fourier_features(self, positions, num_frequencies, /, *, period, include_sine=True):
+        _require(period > 0, f"period must be > 0, got period={period}")
+        p = np.asarray(positions).astype(F32)[..., None]
+        phi = F32(2 * np.pi) * (p * self.fourier_harmonics(num_frequencies)) / F32(period)
+        parts = [np.cos(phi)] + ([np.sin(phi)] if include_sine else [])
+        return self.act_cast(np.concatenate(parts, axis=-1))
+
+    def attention_scale(self, d, scale):
+        return 1.0 / math.sqrt(d) if scale is None else scale
+
+    def attention(self, q, k, v, /, *, bias=None, causal=False, query_positions=None, key_positions=None,
+                  relative_keys=None, relative_values=None, scale=None, fully_masked="raise", return_weights=False):
+        _require(q.shape[-1] == k.shape[-1] and k.shape[-2] == v.shape[-2], "k must match q and v")
+        t, s, d = q.shape[-2], k.shape[-2], q.shape[-1]
+        q32 = q.astype(F32)
+        logits = np.einsum("...td,...sd->...ts", q32, k.astype(F32))
+        if relative_keys is not None:
+            logits = logits + np.einsum("...td,tsd->...ts", q32, relative_keys.astype(F32))
+        logits = self.act_cast(self.act_cast(logits) * self.act.type(self.attention_scale(d, scale)))
+        visible = np.ones((t, s), dtype=bool)
+        if causal:
+            qp = np.arange(s - t, s) if query_positions is None else np.asarray(query_positions)
+            kp = np.arange(s) if key_positions is None else np.asarray(key_positions)
+            visible = kp[None, :] <= qp[:, None]
+        if bias is not None:
+            visible = visible & ~np.isneginf(bias.astype(F32))
+            logits = self.act_cast(logits + np.where(np.isneginf(bias), self.act.type(0), bias))
+        masked = np.where(visible, logits.astype(F32), F32(-np.inf))
+        e = np.exp(masked - masked.max(axis=-1, keepdims=True))
+        weights = self.act_cast(e / e.sum(axis=-1, keepdims=True)).astype(F32)
+        out = np.einsum("...ts,...sd->...td", weights, v.astype(F32))
+        if relative_values is not None:
+            out = out + np.einsum("...ts,tsd->...td", weights, relative_values.astype(F32))
+        return self.act_cast(out)
+
+    def cope_gate_mask(self, t, s):
+        """Keys at or before each of the last ``t`` of ``s`` positions."""
+        return np.arange(s)[None, :] <= (s - t) + np.arange(t)[:, None]
+
+    def cope_p(self, logits):
+        logits = np.asarray(logits).astype(F32)
+        _require(logits.shape[-2] <= logits.shape[-1], f"logits must have T <= S, got shape {logits.shape}")
+        causal = self.cope_gate_mask(*logits.shape[-2:])
+        gates = np.where(causal, F32(1.0) / (F32(1.0) + np.exp(-np.where(causal, logits, F32(0.0)))), F32(0.0))
+        return np.flip(np.cumsum(np.flip(gates, axis=-1), axis=-1, dtype=F32), axis=-1)
+
+    def cope_positions(self, logits, /):
+        return self.act_cast(self.cope_p(logits))
+
+    def cope_bias(self, q, position_embeddings, logits, /):
+        rows, d = position_embeddings.shape
+        _require(q.shape[-1] == d, f"q must have last dimension {d}, got shape {q.shape}")
+        _require(np.shape(logits)[:-1] == q.shape[:-1], f"logits must have shape (..., T, S), got {np.shape(logits)}")
+        p = np.minimum(self.cope_p(logits), F32(rows - 1))
+        by_position = q.astype(F32) @ position_embeddings.astype(F32).T
+        floor = np.floor(p)
+        w = p - floor
+        low = np.take_along_axis(by_position, floor.astype(np.int64), axis=-1)
+        high = np.take_along_axis(by_position, np.ceil(p).astype(np.int64), axis=-1)
+        return self.act_cast((F32(1.0) - w) * low + w * high)
+
+    def fope_pad_sin(self, pad_sin):
+        return pad_sin
+
+    def apply_fope(self, x, positions, sin_coef, cos_coef, /, *, base=10_000.0, max_sequence_length, floor_ratio=1.0,
+                   pad_sin=1.0, fourier_dim=None, position_offset=0):
+        head_dim = x.shape[-1]
+        theta = self.inv_freq(fourier_dim or head_dim, base)
+        theta = theta[theta >= F32(2 * np.pi / max_sequence_length * floor_ratio)]
+        _require(sin_coef.shape[-2] == theta.shape[0],
+                 f"sin_coef and cos_coef must have {theta.shape[0]} rows, got shape {sin_coef.shape}")
+        p = np.broadcast_to(np.asarray(positions).astype(F32) + F32(position_offset), x.shape[:-1])
+        phi = p[..., None] * theta
+        pattern = "...k,km->...m" if sin_coef.ndim == 2 else "...htk,hkm->...htm"
+        sin_f = np.einsum(pattern, np.sin(phi), sin_coef.astype(F32))
+        cos_f = np.einsum(pattern, np.cos(phi), cos_coef.astype(F32))
+        pad = x.shape[:-1] + (head_dim // 2 - sin_coef.shape[-1],)
+        sin_f = np.concatenate([sin_f, np.full(pad, self.fope_pad_sin(pad_sin), dtype=F32)], axis=-1)
+        cos_f = np.concatenate([cos_f, np.ones(pad, dtype=F32)], axis=-1)
+        return self.rotate(x, self.act_cast(cos_f), self.act_cast(sin_f), "half")
 
 
 class ExpFormFrequencies(Correct):
