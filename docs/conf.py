@@ -48,7 +48,7 @@ extensions = [
     "posref_docs",
 ]
 
-exclude_patterns = ["_build", "examples", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "_measured", "examples", "Thumbs.db", ".DS_Store"]
 root_doc = "index"
 nitpicky = True
 default_role = "code"

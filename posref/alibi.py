@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from posref import _arith
 from posref._spec import spec
 from posref._validate import ensure_array, ensure_bool, ensure_choice, ensure_int, ensure_positions, ensure_real
 
@@ -28,7 +29,7 @@ ALIBI_REFERENCE = (
 def _power_of_two_slopes(count, max_bias):
     """Slopes 2**(-max_bias * k / count) for k = 1 .. count."""
     k = np.arange(1, count + 1, dtype=np.float64)
-    return 2.0 ** (-max_bias * k / count)
+    return _arith.power(2.0, -max_bias * k / count)
 
 
 @spec(family="alibi", reference=ALIBI_REFERENCE)
@@ -121,7 +122,7 @@ def alibi_slopes(num_heads, /, *, rule="paper", max_bias=8.0):
         return slopes
     padded = 1 << (num_heads - 1).bit_length()  # N = 2**ceil(log2 n)
     m = np.arange(1, padded + 1, dtype=np.float64) * (max_bias / padded)
-    slopes = 2.0 ** (-m)
+    slopes = _arith.power(2.0, -m)
     if padded != num_heads:
         slopes = np.concatenate([slopes[1::2], slopes[0::2]])[:num_heads]
     return slopes

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from posref import _arith
 from posref._spec import spec
 from posref._validate import ensure_array, ensure_bool, ensure_choice, ensure_int, ensure_positions, ensure_real
 
@@ -78,7 +79,7 @@ def _softmax_rows(logits, visible):
     masked = np.where(visible, logits, -np.inf)
     row_max = np.max(masked, axis=-1, keepdims=True, initial=-np.inf)
     row_max = np.where(np.isfinite(row_max), row_max, 0.0)  # fully masked rows
-    e = np.where(visible, np.exp(masked - row_max), 0.0)
+    e = np.where(visible, _arith.exp(masked - row_max), 0.0)
     total = np.sum(e, axis=-1, keepdims=True)
     return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
 
@@ -283,16 +284,16 @@ def attention(
                 f"-inf in bias; pass fully_masked='zeros' for a zero output row"
             )
 
-    logits = np.einsum("...td,...sd->...ts", q, k)  # (..., H, T, S)
+    logits = _arith.einsum("...td,...sd->...ts", q, k)  # (..., H, T, S)
     if relative_keys is not None:
-        logits = logits + np.einsum("...td,tsd->...ts", q, relative_keys)
+        logits = logits + _arith.einsum("...td,tsd->...ts", q, relative_keys)
     logits = scale * logits
     if bias is not None:
         logits = logits + np.where(np.isneginf(bias), 0.0, bias)
     weights = _softmax_rows(logits, visible)  # (..., H, T, S)
-    out = np.einsum("...ts,...sd->...td", weights, v)  # (..., H, T, D_v)
+    out = _arith.einsum("...ts,...sd->...td", weights, v)  # (..., H, T, D_v)
     if relative_values is not None:
-        out = out + np.einsum("...ts,tsd->...td", weights, relative_values)
+        out = out + _arith.einsum("...ts,tsd->...td", weights, relative_values)
     if return_weights:
         return out, weights
     return out

@@ -215,7 +215,7 @@ def _cmd_adapters(args: argparse.Namespace) -> int:
 def _cmd_matrix(args: argparse.Namespace) -> int:
     import pathlib
 
-    from posref.conformance.matrix import adapter_runs, render_matrix
+    from posref.conformance.matrix import adapter_runs, compare_matrices, render_matrix
 
     xfails_dir = pathlib.Path(args.xfails_dir) if args.xfails_dir else None
     cache: dict = {}
@@ -228,18 +228,29 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
     text = render_matrix(adapter_runs(cases_for, args.adapter, xfails_dir,
                                       progress=_Progress("checking", not args.no_progress)))
     if args.check:
-        current = pathlib.Path(args.out).read_text(encoding="utf-8") if pathlib.Path(args.out).is_file() else ""
-        if current != text:
-            import difflib
-
-            sys.stdout.writelines(difflib.unified_diff(current.splitlines(True), text.splitlines(True),
-                                                       args.out, "regenerated"))
+        try:
+            differences = compare_matrices(pathlib.Path(args.out).read_text(encoding="utf-8"), text)
+        except (OSError, UnicodeDecodeError) as exc:
+            differences = [f"cannot be read: {exc}"]
+        if differences:
+            print(f"posref matrix: {args.out} differs from a fresh run in {len(differences)} place(s):",
+                  file=sys.stderr)
+            for line in differences:
+                print(f"  {line}", file=sys.stderr)
             print(f"posref matrix: {args.out} is not current; run 'posref matrix --out {args.out}'",
                   file=sys.stderr)
             return 1
         print(f"{args.out} is current")
         return 0
-    pathlib.Path(args.out).write_text(text, encoding="utf-8")
+    out = pathlib.Path(args.out)
+    try:
+        unchanged = out.is_file() and not compare_matrices(out.read_text(encoding="utf-8"), text)
+    except (OSError, UnicodeDecodeError):
+        unchanged = False
+    if unchanged:  # same statuses, shares within the slack: keep the committed text (no churn across CPUs)
+        print(f"{args.out} is current, left untouched")
+        return 0
+    out.write_text(text, encoding="utf-8")
     print(f"matrix written to {args.out}")
     return 0
 

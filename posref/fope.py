@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from posref import _arith
 from posref._spec import spec
 from posref._validate import ensure_array, ensure_int, ensure_positions, ensure_real, ensure_same_shape
 from posref.rope import _check_positions_against, rope_frequencies
@@ -301,11 +302,11 @@ def apply_fope(
     p = np.broadcast_to(positions + position_offset, x.shape[:-1])  # (..., [H,] T)
     phi = p[..., None] * theta  # (..., K)
     if sin_coef.ndim == 2:
-        sin_f = np.einsum("...k,km->...m", np.sin(phi), sin_coef)  # (..., M)
-        cos_f = np.einsum("...k,km->...m", np.cos(phi), cos_coef)
+        sin_f = _arith.einsum("...k,km->...m", _arith.sin(phi), sin_coef)  # (..., M)
+        cos_f = _arith.einsum("...k,km->...m", _arith.cos(phi), cos_coef)
     else:
-        sin_f = np.einsum("...htk,hkm->...htm", np.sin(phi), sin_coef)  # (..., H, T, M)
-        cos_f = np.einsum("...htk,hkm->...htm", np.cos(phi), cos_coef)
+        sin_f = _arith.einsum("...htk,hkm->...htm", _arith.sin(phi), sin_coef)  # (..., H, T, M)
+        cos_f = _arith.einsum("...htk,hkm->...htm", _arith.cos(phi), cos_coef)
     pad_shape = x.shape[:-1] + (head_dim // 2 - num_out,)
     sin_f = np.concatenate([sin_f, np.full(pad_shape, pad_sin)], axis=-1)  # (..., D/2)
     cos_f = np.concatenate([cos_f, np.ones(pad_shape)], axis=-1)

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from posref import _arith
 from posref._spec import spec
 from posref._validate import (
     ensure_array,
@@ -261,9 +262,9 @@ def sincos_2d_encoding(grid_shape, dim, /, *, base=10_000.0, axis_order="xy", gr
     phase_a = first[:, None] * omega  # (H*W, dim/4)
     phase_b = second[:, None] * omega
     if grouping == "axis":
-        blocks = [(np.sin, phase_a), (np.cos, phase_a), (np.sin, phase_b), (np.cos, phase_b)]
+        blocks = [(_arith.sin, phase_a), (_arith.cos, phase_a), (_arith.sin, phase_b), (_arith.cos, phase_b)]
     else:
-        blocks = [(np.sin, phase_a), (np.sin, phase_b), (np.cos, phase_a), (np.cos, phase_b)]
+        blocks = [(_arith.sin, phase_a), (_arith.sin, phase_b), (_arith.cos, phase_a), (_arith.cos, phase_b)]
     table = np.zeros((int(class_token) + height * width, dim))  # the class token's row, if any, stays zero
     patches = table[int(class_token) :]  # (H*W, dim), a view
     quarter = dim // 4

@@ -18,8 +18,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import expit
 
+from posref import _arith
 from posref._spec import spec
 from posref._validate import (
     ensure_array,
@@ -198,9 +198,9 @@ def transformer_xl_relative_encoding(distances, dim, /, *, base=10_000.0, max_di
     if max_distance is not None:
         max_distance = ensure_int("max_distance", max_distance, minimum=0)
         distances = np.minimum(distances, float(max_distance))
-    omega = base ** (-2.0 * np.arange(dim // 2, dtype=np.float64) / dim)
+    omega = _arith.power(base, -2.0 * np.arange(dim // 2, dtype=np.float64) / dim)
     angle = distances[..., None] * omega  # (..., d/2)
-    return np.concatenate([np.sin(angle), np.cos(angle)], axis=-1)
+    return np.concatenate([_arith.sin(angle), _arith.cos(angle)], axis=-1)
 
 
 @spec(family="transformer_xl", reference=TRANSFORMER_XL_REFERENCE)
@@ -313,8 +313,8 @@ def transformer_xl_scores(q, k, r, u, v, /, *, scale=None, future_keys="mask"):
     if scale is None:
         scale = 1.0 / math.sqrt(d)
     memory = s - t
-    content = np.einsum("...htd,...hsd->...hts", q + u[:, None, :], k)  # terms (a) + (c)
-    by_row = np.einsum("...htd,hrd->...htr", q + v[:, None, :], r)  # (..., H, T, S): one column per distance
+    content = _arith.einsum("...htd,...hsd->...hts", q + u[:, None, :], k)  # terms (a) + (c)
+    by_row = _arith.einsum("...htd,hrd->...htr", q + v[:, None, :], r)  # (..., H, T, S): one column per distance
     delta = memory + np.arange(t)[:, None] - np.arange(s)[None, :]  # (T, S), i + M - j
     causal = delta >= 0
     index = np.broadcast_to(np.where(causal, delta, 0), by_row.shape)
@@ -348,7 +348,7 @@ def _exact_log_ceil(a, mid, top):
 def _log_bucket_magnitude(magnitude, mid, top):
     """mid + ceil((mid-1) ln(a/mid) / ln(top/mid)) for int64 magnitudes a > mid, exactly."""
     a = magnitude.astype(np.float64)
-    x = (mid - 1) * (np.log(a / mid) / math.log(top / mid))
+    x = (mid - 1) * (_arith.log(a / mid) / _arith.log(float(top / mid)))
     n = np.ceil(x)
     # Float evaluation is off by less than 1e-12 relative; only where x lies that
     # close to an integer can the ceiling be wrong, and there it is decided exactly.
@@ -607,12 +607,12 @@ def deberta_relative_scores(
         relative_position = _deberta_buckets(relative_position, bucket_size, max_position)
     delta = -relative_position  # query - key, DeBERTa's sign
     row = np.clip(delta + span, 0, 2 * span - 1)  # (T, S)
-    scores = np.einsum("...htd,...hsd->...hts", q, k)
+    scores = _arith.einsum("...htd,...hsd->...hts", q, k)
     if c2p:
-        c2p_all = np.einsum("...htd,hrd->...htr", q, pos_key)  # (..., H, T, 2*span)
+        c2p_all = _arith.einsum("...htd,hrd->...htr", q, pos_key)  # (..., H, T, 2*span)
         scores = scores + np.take_along_axis(c2p_all, np.broadcast_to(row, scores.shape), axis=-1)
     if p2c:
-        p2c_all = np.einsum("...hsd,hrd->...hsr", k, pos_query)  # (..., H, S, 2*span)
+        p2c_all = _arith.einsum("...hsd,hrd->...hsr", k, pos_query)  # (..., H, S, 2*span)
         index = np.broadcast_to(row.T, (*scores.shape[:-2], s, t))
         scores = scores + np.swapaxes(np.take_along_axis(p2c_all, index, axis=-1), -1, -2)
     return scores / divisor
@@ -688,7 +688,7 @@ def kerple_log_bias(query_positions, key_positions, /, *, r1, r2, bidirectional=
     _check_heads_match(["r1", "r2"], [r1, r2])
     bidirectional = ensure_bool("bidirectional", bidirectional)
     distance = _causal_distance(query_positions, key_positions, bidirectional)  # (T, S)
-    return 0.0 - r1[:, None, None] * np.log1p(r2[:, None, None] * distance)  # 0.0 - x: no -0.0
+    return 0.0 - r1[:, None, None] * _arith.log1p(r2[:, None, None] * distance)  # 0.0 - x: no -0.0
 
 
 @spec(family="kerple", reference=KERPLE_REFERENCE)
@@ -758,7 +758,7 @@ def kerple_power_bias(query_positions, key_positions, /, *, a, p, bidirectional=
     _check_heads_match(["a", "p"], [a, p])
     bidirectional = ensure_bool("bidirectional", bidirectional)
     distance = _causal_distance(query_positions, key_positions, bidirectional)  # (T, S)
-    return 0.0 - a[:, None, None] * distance ** p[:, None, None]  # 0.0 - x: no -0.0
+    return 0.0 - a[:, None, None] * _arith.power(distance, p[:, None, None])  # 0.0 - x: no -0.0
 
 
 # --------------------------------------------------------------------------
@@ -859,8 +859,8 @@ def sandwich_bias(
     bidirectional = ensure_bool("bidirectional", bidirectional)
     distance = _causal_distance(query_positions, key_positions, bidirectional)  # (T, S)
     k = np.arange(first_frequency, first_frequency + dim // 2, dtype=np.float64)
-    inv_freq = base ** (-2.0 * k / dim)
-    kernel = np.cos(distance[..., None] * inv_freq).sum(axis=-1) - dim / 2  # (T, S)
+    inv_freq = _arith.power(base, -2.0 * k / dim)
+    kernel = _arith.cos(distance[..., None] * inv_freq).sum(axis=-1) - dim / 2  # (T, S)
     h = np.arange(1, num_heads + 1, dtype=np.float64)
     return kernel[None, :, :] / (h * 8.0 / num_heads)[:, None, None]
 
@@ -879,7 +879,7 @@ def _check_fire_options(c, threshold, eps):
 
 def _fire_ratio(query_positions, key_positions, c, threshold, eps):
     def psi(x):
-        return np.log1p(np.abs(c * x))
+        return _arith.log1p(np.abs(c * x))
 
     distance = query_positions[:, None] - key_positions[None, :]  # (T, S), query - key
     normalizer = psi(np.maximum(query_positions, threshold))[:, None]  # (T, 1)
@@ -1030,7 +1030,7 @@ def fire_bias(query_positions, key_positions, w1, b1, w2, b2, /, *, c=0.1, thres
         raise ValueError(f"b2 must have shape (H,) = ({num_heads},), got shape {b2.shape}")
     z = _fire_ratio(query_positions, key_positions, c, threshold, eps)  # (T, S)
     activation = np.maximum(z[..., None] * w1[0] + b1, 0.0)  # (T, S, K)
-    out = activation @ w2 + b2  # (T, S, H)
+    out = _arith.matmul(activation, w2) + b2  # (T, S, H)
     return np.moveaxis(out, -1, 0)
 
 
@@ -1056,7 +1056,7 @@ def _check_cope_logits(logits):
 
 
 def _cope_positions(logits, causal):
-    gates = np.where(causal, expit(np.where(causal, logits, 0.0)), 0.0)  # sigma(logit), 0 for future keys
+    gates = np.where(causal, _arith.expit(np.where(causal, logits, 0.0)), 0.0)  # sigma(logit), 0 for future keys
     # reverse cumulative sum over keys: p_ij = sum_{t >= j} g_it
     return np.flip(np.cumsum(np.flip(gates, axis=-1), axis=-1), axis=-1)
 
@@ -1194,7 +1194,7 @@ def cope_bias(q, position_embeddings, logits, /):
             f"logits must have shape (..., T, S) with (..., T) = {q.shape[:-1]} from q, got shape {logits.shape}"
         )
     p = np.minimum(_cope_positions(logits, causal), num_positions - 1)  # (..., T, S)
-    by_position = q @ position_embeddings.T  # (..., T, P)
+    by_position = _arith.matmul(q, position_embeddings.T)  # (..., T, P)
     floor = np.floor(p)
     w = p - floor
     low = np.take_along_axis(by_position, floor.astype(np.int64), axis=-1)

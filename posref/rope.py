@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from posref import _arith
 from posref._spec import spec
 from posref._validate import ensure_array, ensure_choice, ensure_int, ensure_positions, ensure_real
 
@@ -64,7 +65,7 @@ def rope_frequencies(dim, /, *, base=10_000.0):
     dim = ensure_int("dim", dim, minimum=1, even=True)
     base = ensure_real("base", base, exclusive_minimum=1.0)
     i = np.arange(dim // 2, dtype=np.float64)
-    theta = base ** (-2.0 * i / dim)
+    theta = _arith.power(base, -2.0 * i / dim)
     return theta
 
 
@@ -202,7 +203,7 @@ def rope_cos_sin(positions, dim, /, *, base=10_000.0, layout="half"):
         phi = np.concatenate([angles, angles], axis=-1)  # (..., dim): [c, c]
     else:
         phi = np.repeat(angles, 2, axis=-1)  # (..., dim): [c0, c0, c1, c1, ...]
-    return np.cos(phi), np.sin(phi)
+    return _arith.cos(phi), _arith.sin(phi)
 
 
 def _pair_views(x, layout):
@@ -297,7 +298,7 @@ def apply_rotary(x, angles, /, *, layout="half"):
         raise ValueError(
             f"angles of shape {angles.shape} does not broadcast against x of shape {x.shape}"
         ) from None
-    cos, sin = np.cos(angles), np.sin(angles)
+    cos, sin = _arith.cos(angles), _arith.sin(angles)
     x_a, x_b = _pair_views(x, layout)  # each (..., D/2)
     rotated_a = x_a * cos - x_b * sin
     rotated_b = x_b * cos + x_a * sin
@@ -535,8 +536,8 @@ def apply_rope(
 
     denominator = rotary_dim if freq_denominator == "rotary_dim" else head_dim
     angles = rope_angles(positions + position_offset, denominator, base=base)[..., : rotary_dim // 2]  # (..., r/2)
-    cos = np.broadcast_to(np.cos(angles), x.shape[:-1] + angles.shape[-1:])  # (..., r/2), a view
-    sin = np.broadcast_to(np.sin(angles), cos.shape)
+    cos = np.broadcast_to(_arith.cos(angles), x.shape[:-1] + angles.shape[-1:])  # (..., r/2), a view
+    sin = np.broadcast_to(_arith.sin(angles), cos.shape)
     first, second = _pair_slices(head_dim, rotary_dim, rotated_slice, layout)
     out = x.copy() if rotary_dim < head_dim else np.empty(x.shape)  # unrotated channels pass through
     for block in _row_blocks(x.shape):

@@ -29,6 +29,7 @@ import math
 
 import numpy as np
 
+from posref import _arith
 from posref._spec import spec
 from posref._validate import ensure_array, ensure_bool, ensure_choice, ensure_int, ensure_positions, ensure_real
 from posref.rope import rope_frequencies
@@ -111,7 +112,7 @@ def _get_mscale(scaling_factor, mscale):
     r""":math:`0.1\,m\ln s + 1` for :math:`s > 1`, else 1 (YaRN ``get_mscale``)."""
     if scaling_factor <= 1.0:
         return 1.0
-    return 0.1 * mscale * math.log(scaling_factor) + 1.0
+    return 0.1 * mscale * float(_arith.log(scaling_factor)) + 1.0
 
 
 # ---------------------------------------------------------------------------
@@ -354,7 +355,7 @@ def ntk_scaled_frequencies(dim, /, *, base=10_000.0, scaling_factor):
     dim = _check_dim(dim, ntk=True)
     base = _check_base(base)
     s = _check_scaling_factor(scaling_factor)
-    scaled_base = base * s ** (dim / (dim - 2))
+    scaled_base = base * float(_arith.power(s, dim / (dim - 2)))
     return rope_frequencies(dim, base=scaled_base)
 
 
@@ -438,10 +439,10 @@ def ntk_fixed_frequencies(dim, /, *, base=10_000.0, scaling_factor, mixed_b=None
     if mixed_b is not None:
         mixed_b = ensure_real("mixed_b", mixed_b, exclusive_minimum=0.0)
     if mixed_b is None:
-        return rope_frequencies(dim, base=base * s) / s ** (2.0 / dim)
+        return rope_frequencies(dim, base=base * s) / float(_arith.power(s, 2.0 / dim))
     k = np.arange(1, dim // 2 + 1, dtype=np.float64)
-    a = math.log(s) / (dim / 2) ** mixed_b
-    lam = np.exp(a * k**mixed_b)  # (dim/2,)
+    a = float(_arith.log(s)) / float(_arith.power(dim / 2, mixed_b))
+    lam = _arith.exp(a * _arith.power(k, mixed_b))  # (dim/2,)
     return rope_frequencies(dim, base=base) / lam
 
 
@@ -534,7 +535,7 @@ def dynamic_ntk_frequencies(
     length = _check_length("sequence_length", sequence_length)
     length = max(length, l0)
     alpha = 1.0 + s * (length - l0) / l0  # = s L / L0 - (s - 1), exactly 1 at L = L0
-    scaled_base = base * alpha ** (dim / (dim - 2))
+    scaled_base = base * float(_arith.power(alpha, dim / (dim - 2)))
     return rope_frequencies(dim, base=scaled_base)
 
 
@@ -704,7 +705,7 @@ def qwen_dynamic_ntk_frequencies(dim, /, *, base=10_000.0, original_max_position
     else:
         k = (-(-length // l0) - 1).bit_length()  # smallest k with l0 * 2**k >= length
         alpha = 2 ** (k + 1) - 1
-    scaled_base = base * float(alpha) ** (dim / (dim - 2))
+    scaled_base = base * float(_arith.power(float(alpha), dim / (dim - 2)))
     return rope_frequencies(dim, base=scaled_base)
 
 
@@ -726,7 +727,7 @@ def _check_yarn_options(base, original_max_position_embeddings, beta_fast, beta_
 
 def _correction_range(dim, base, l0, beta_fast, beta_slow, truncate, high_limit):
     def correction_dim(num_rotations):
-        return dim * math.log(l0 / (num_rotations * 2.0 * math.pi)) / (2.0 * math.log(base))
+        return dim * float(_arith.log(l0 / (num_rotations * 2.0 * math.pi))) / (2.0 * float(_arith.log(base)))
 
     low, high = correction_dim(beta_fast), correction_dim(beta_slow)
     if truncate:
@@ -1286,7 +1287,7 @@ def longrope_attention_factor(scaling_factor, /, *, original_max_position_embedd
     l0 = _check_length("original_max_position_embeddings", original_max_position_embeddings, minimum=2)
     if s <= 1.0:
         return 1.0
-    return math.sqrt(1.0 + math.log(s) / math.log(l0))
+    return math.sqrt(1.0 + float(_arith.log(s)) / float(_arith.log(l0)))
 
 
 # ---------------------------------------------------------------------------

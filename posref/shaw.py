@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from posref import _arith
 from posref._spec import spec
 from posref._validate import ensure_array, ensure_int, ensure_positions
 
@@ -231,8 +232,8 @@ def shaw_relative_logits(q, k, relative_keys, /):
     if relative_keys.shape != (t, s, d):
         raise ValueError(f"relative_keys must have shape (T, S, D) = {(t, s, d)}, got shape {relative_keys.shape}")
     _leading_shape("q", q, "k", k)
-    content = q @ np.swapaxes(k, -1, -2)  # (..., T, S)
-    position = np.einsum("...td,tsd->...ts", q, relative_keys)  # (..., T, S)
+    content = _arith.matmul(q, np.swapaxes(k, -1, -2))  # (..., T, S)
+    position = _arith.einsum("...td,tsd->...ts", q, relative_keys)  # (..., T, S)
     return content + position
 
 
@@ -302,6 +303,6 @@ def shaw_relative_values(weights, v, relative_values, /):
             f"relative_values must have shape (T, S, D) = {(t, s, d)}, got shape {relative_values.shape}"
         )
     _leading_shape("weights", weights, "v", v)
-    content = weights @ v  # (..., T, D)
-    position = np.einsum("...ts,tsd->...td", weights, relative_values)  # (..., T, D)
+    content = _arith.matmul(weights, v)  # (..., T, D)
+    position = _arith.einsum("...ts,tsd->...td", weights, relative_values)  # (..., T, D)
     return content + position

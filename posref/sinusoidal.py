@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from posref import _arith
 from posref._spec import spec
 from posref._validate import ensure_bool, ensure_choice, ensure_int, ensure_positions, ensure_real
 
@@ -46,7 +47,7 @@ def _sinusoidal_frequencies(dim, base, freq_denominator):
         # tensor2tensor guards the single-frequency case (dim == 2) with
         # max(., 1); the numerator is then 0, so omega_0 = 1 either way.
         exponent = i / max(half - 1, 1)
-    return base ** (-exponent)
+    return _arith.power(base, -exponent)
 
 
 @spec(family="sinusoidal", reference=SINUSOIDAL_REFERENCE)
@@ -196,7 +197,7 @@ def sinusoidal_encoding(
     omega = _sinusoidal_frequencies(dim, base, freq_denominator)  # (dim/2,)
     q = positions + float(position_offset)
     angle = q[..., None] * omega  # (..., dim/2)
-    sin, cos = np.sin(angle), np.cos(angle)
+    sin, cos = _arith.sin(angle), _arith.cos(angle)
     if layout == "concat":
         return np.concatenate([sin, cos], axis=-1)  # (..., dim)
     pe = np.empty(angle.shape[:-1] + (dim,), dtype=np.float64)
@@ -221,7 +222,7 @@ def _cos_sin_of_turns(numerator, period):
     quarter_turns = (remainder / period) * 4.0  # in [0, 4]; * 4 is exact
     quadrant = np.rint(quarter_turns)
     residual = (quarter_turns - quadrant) * (np.pi / 2.0)  # |residual| <= pi/4
-    c, s = np.cos(residual), np.sin(residual)
+    c, s = _arith.cos(residual), _arith.sin(residual)
     quadrant = np.mod(quadrant.astype(np.int64), 4)
     cos = np.choose(quadrant, [c, -s, -c, s])
     sin = np.choose(quadrant, [s, c, -s, -c])

@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from posref import _arith
 from posref._spec import spec
 from posref._validate import ensure_array, ensure_bool, ensure_choice, ensure_int, ensure_positions, ensure_real
 from posref.rope import LAYOUTS, apply_rotary, rope_angles
@@ -170,7 +171,7 @@ def xpos_scales(positions, dim, /, *, scale_base=512.0, centering="ceil_half", s
     dim = ensure_int("dim", dim, minimum=1, even=True)
     scale_base, centred, downscale = _check_xpos_options(positions, scale_base, centering, sequence_length, downscale)
     zeta = _zeta(dim)
-    scale = zeta ** (centred[..., None] / scale_base)  # (..., dim/2)
+    scale = _arith.power(zeta, centred[..., None] / scale_base)  # (..., dim/2)
     return 1.0 / scale if downscale else scale
 
 

@@ -14,9 +14,9 @@ def test_committed_corpus_is_current():
     assert report.ok, f"regenerate with: posref golden generate --out conformance/golden --force\n{report}"
 
 
-def test_committed_corpus_stays_under_25_mb():
+def test_committed_corpus_stays_under_40_mb():
     size = sum(p.stat().st_size for p in CORPUS.rglob("*") if p.is_file())
-    assert size < 25 * 2**20, f"corpus is {size / 2**20:.1f} MiB"
+    assert size < 40 * 10**6, f"corpus is {size / 10**6:.1f} MB"
 
 
 def test_committed_corpus_reads_back_through_the_public_reader():

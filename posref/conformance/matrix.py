@@ -5,22 +5,55 @@ dtype it declares, over the golden cases, and writes one Markdown table.
 Cells read ``pass``, ``FAIL``, ``diverges`` (failures listed, with the
 reason, in ``conformance/xfails/<adapter>-<dtype>.txt``), ``partial``
 (some cases not implemented) or ``n/i`` (not implemented), followed by the
-largest share of the error budget used.  The text depends only on the
+largest share of the error budget used.  The outcomes depend only on the
 library versions and the cases, so a committed matrix can be checked for
 currency.
+
+The shares do not: they move a little with the CPU (NumPy's SIMD sin, cos
+and exp, the OpenBLAS kernel, the torch and JAX kernels), so
+``posref matrix --check`` compares meaning rather than bytes
+(:func:`compare_matrices`).  It parses the committed file and a fresh
+render into rows (library, version, function) and dtype columns, each
+cell a set of status words and a share, and requires
+
+* the same dtype columns, the same rows and the same library versions;
+* the same status words in every cell (``pass``, ``FAIL``, ``diverges``,
+  ``partial``, ``n/i``, ``lenient``), so a share that crosses 1 and turns
+  ``pass`` into ``FAIL`` is a change;
+* a share in both cells or in neither, and shares that agree within the
+  slack: each share below :data:`SHARE_FLOOR` (0.01) is first raised to it,
+  then the larger may be at most :data:`SHARE_FACTOR` (1.5) times the
+  smaller.  The factor covers the two significant digits printed
+  (0.4 against 0.44) and the last-bit differences of a different CPU or
+  of reference values computed another way; the floor makes shares far
+  below the budget, where a bit or two is a large ratio (``6.4e-10``
+  against ``0``), agree;
+* the same text outside the table (the title and legend, and the
+  ``Divergences`` and ``Not run here`` lists, line for line).  Those lines
+  hold case ids, dtypes and reasons written in the divergence files, and no
+  number computed on this machine, so they are compared exactly.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 import pathlib
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 
 from posref.conformance.adapter import BUILTIN, AdapterError, load_adapter
 from posref.conformance.runner import CaseResult, run_cases
 
-__all__ = ["adapter_runs", "render_matrix", "xfail_file"]
+__all__ = ["SHARE_FACTOR", "SHARE_FLOOR", "adapter_runs", "compare_matrices", "render_matrix", "shares_agree",
+           "xfail_file"]
+
+#: Shares below this are raised to it before they are compared: far below the budget, a bit more
+#: or less is a large ratio and means nothing.
+SHARE_FLOOR = 0.01
+#: Largest ratio of two shares (after :data:`SHARE_FLOOR`) that still agree.
+SHARE_FACTOR = 1.5
 
 
 def xfail_file(directory: pathlib.Path | None, adapter: str, dtype: str) -> pathlib.Path | None:
@@ -140,3 +173,230 @@ def render_matrix(runs) -> str:
         lines += ["", "## Not run here", ""]
         lines += [f"- **{name}**: {reason}" for name, reason in sorted(unavailable.items())]
     return "\n".join(lines) + "\n"
+
+
+_KEY_COLUMNS = ("library", "version", "function")
+_SHARE_RE = re.compile(r"\(([^()]*)\)")
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z/_-]*\Z")
+
+
+def shares_agree(a: float | None, b: float | None) -> bool:
+    """Whether two printed budget shares say the same, within the slack of ``--check``.
+
+    Parameters
+    ----------
+    a, b : float or None
+        Shares as printed in two cells; None where a cell prints none.
+
+    Returns
+    -------
+    bool
+        True when both are None, or both are numbers and, after raising each
+        to at least :data:`SHARE_FLOOR`, the larger is at most
+        :data:`SHARE_FACTOR` times the smaller.
+
+    Examples
+    --------
+    >>> shares_agree(0.4, 0.44), shares_agree(0.42, 0.91)
+    (True, False)
+    >>> shares_agree(6.4e-10, 0.0), shares_agree(5.2e6, 4.9e6), shares_agree(None, 0.3)
+    (True, True, False)
+    """
+    if a is None or b is None:
+        return a is None and b is None
+    low, high = sorted((max(a, SHARE_FLOOR), max(b, SHARE_FLOOR)))
+    return high <= SHARE_FACTOR * low
+
+
+class _Cell:
+    """One parsed cell: its text, its status words and its share (None if it prints none)."""
+
+    __slots__ = ("text", "words", "share")
+
+    def __init__(self, text: str):
+        self.text = text
+        found = _SHARE_RE.findall(text)
+        if len(found) > 1:
+            raise ValueError(f"cell {text!r} has {len(found)} parenthesised shares, expected at most one")
+        self.share = None
+        if found:
+            try:
+                self.share = float(found[0])
+            except ValueError:
+                raise ValueError(f"cell {text!r}: share {found[0]!r} is not a number") from None
+            if not (math.isfinite(self.share) and self.share >= 0):
+                raise ValueError(f"cell {text!r}: share {found[0]!r} is not a finite number >= 0")
+        words = [w for w in re.split(r"[\s,]+", _SHARE_RE.sub(" ", text)) if w]
+        bad = [w for w in words if not _WORD_RE.match(w)]
+        if bad:
+            raise ValueError(f"cell {text!r}: {bad[0]!r} is not a status word")
+        self.words = frozenset(words)
+
+    def __repr__(self) -> str:
+        return repr(self.text) if self.text else "(empty)"
+
+
+class _Matrix:
+    """A rendered matrix split into its table and the text around it."""
+
+    def __init__(self, text: str, label: str):
+        self.dtypes: tuple[str, ...] = ()
+        self.rows: dict[tuple[str, str], tuple[str, dict[str, _Cell]]] = {}
+        self.sections: dict[str, list[str]] = {}
+        self.problems: list[str] = []
+        section, table_state = "", "before"  # before -> header -> rows -> after
+        self.sections[section] = []
+        for number, raw in enumerate(text.splitlines(), 1):
+            line = raw.rstrip()
+            where = f"{label}, line {number}"
+            if line.startswith("|"):
+                if table_state == "after":
+                    self.problems.append(f"{where}: a second table; the matrix has one")
+                    continue
+                cells = [c.strip() for c in line.strip().strip("|").split("|")]
+                if table_state == "before":
+                    if tuple(c.lower() for c in cells[:3]) != _KEY_COLUMNS or len(cells) < 4:
+                        self.problems.append(f"{where}: table header {line!r} does not start with "
+                                             "'| library | version | function |' and name dtype columns")
+                        return
+                    self.dtypes = tuple(cells[3:])
+                    table_state = "header"
+                elif table_state == "header":
+                    if len(cells) != 3 + len(self.dtypes) or any(set(c) - set("-: ") or not c for c in cells):
+                        self.problems.append(f"{where}: expected the separator row '| --- | ... |' "
+                                             f"with {3 + len(self.dtypes)} columns, got {line!r}")
+                        return
+                    table_state = "rows"
+                else:
+                    self._add_row(cells, line, where)
+                continue
+            if table_state in ("header", "rows"):
+                if table_state == "header":
+                    self.problems.append(f"{where}: table header without a separator row")
+                    return
+                table_state = "after"
+            if line.startswith("## "):
+                section = line[3:].strip()
+                if section in self.sections:
+                    self.problems.append(f"{where}: section {section!r} appears twice")
+                self.sections[section] = []
+            elif line:
+                self.sections[section].append(line)
+        if table_state == "before":
+            self.problems.append(f"{label}: no table (a line '| library | version | function | ...' was not found)")
+
+    def _add_row(self, cells: list[str], line: str, where: str) -> None:
+        if len(cells) != 3 + len(self.dtypes):
+            self.problems.append(f"{where}: row has {len(cells)} columns, the header {3 + len(self.dtypes)}: "
+                                 f"{line!r}")
+            return
+        library, version, function = cells[0], cells[1], cells[2].strip("`")
+        if not library or not version or not function:
+            self.problems.append(f"{where}: row without a library, version or function: {line!r}")
+            return
+        if (library, function) in self.rows:
+            self.problems.append(f"{where}: second row for {library} `{function}`")
+            return
+        try:
+            parsed = {dtype: _Cell(text) for dtype, text in zip(self.dtypes, cells[3:])}
+        except ValueError as exc:
+            self.problems.append(f"{where}: {exc}")
+            return
+        self.rows[(library, function)] = (version, parsed)
+
+
+def _section_differences(name: str, committed: list[str], fresh: list[str]) -> list[str]:
+    import difflib
+
+    title = f"section {name!r}" if name else "text above the table"
+    out = []
+    for line in difflib.ndiff(committed, fresh):
+        if line.startswith("- "):
+            out.append(f"{title}: only in the committed matrix: {line[2:]}")
+        elif line.startswith("+ "):
+            out.append(f"{title}: only in the fresh run: {line[2:]}")
+    return out
+
+
+def compare_matrices(committed: str, fresh: str) -> list[str]:
+    """Differences in meaning between a committed matrix and a fresh render.
+
+    The two texts are parsed into rows (library, version, function) by
+    dtype columns, each cell a set of status words and a budget share, and
+    the text outside the table.  They agree when the dtype columns, the
+    rows, the library versions and every cell's status words are the
+    same, every pair of shares agrees by :func:`shares_agree` (within a
+    factor :data:`SHARE_FACTOR`, shares below :data:`SHARE_FLOOR` counted
+    as :data:`SHARE_FLOOR`), and the text outside the table is the same
+    line for line (blank lines and trailing spaces aside).
+
+    Parameters
+    ----------
+    committed : str
+        The matrix as committed (``conformance/matrix.md``).
+    fresh : str
+        The matrix :func:`render_matrix` gives now.
+
+    Returns
+    -------
+    list of str
+        One line per difference, naming the library, function and dtype of
+        a cell, or the section and line of other text; empty when the two
+        agree.  A text that cannot be parsed gives its problems (with line
+        numbers) instead.
+
+    Examples
+    --------
+    >>> head = ("| library | version | function | float32 | float16 |\\n"
+    ...         "| --- | --- | --- | --- | --- |\\n")
+    >>> committed = head + "| lib | 1.0 | `apply_rope` | pass (0.4), lenient | pass (6.4e-10) |\\n"
+    >>> compare_matrices(committed, head + "| lib | 1.0 | `apply_rope` | pass (0.44), lenient | pass (0) |\\n")
+    []
+    >>> fresh = head + "| lib | 1.1 | `apply_rope` | FAIL (1.2), lenient | pass (0.9) |\\n"
+    >>> for line in compare_matrices(committed, fresh):
+    ...     print(line)
+    library lib: version 1.0 in the committed matrix, 1.1 in the fresh run
+    lib `apply_rope` float32: status differs: committed 'pass (0.4), lenient', fresh 'FAIL (1.2), lenient'
+    lib `apply_rope` float16: share differs by more than a factor 1.5: committed 'pass (6.4e-10)', fresh 'pass (0.9)'
+    """
+    old, new = _Matrix(committed, "committed matrix"), _Matrix(fresh, "fresh matrix")
+    if old.problems or new.problems:
+        return old.problems + new.problems
+    out: list[str] = []
+    if old.dtypes != new.dtypes:
+        out.append(f"dtype columns differ: committed {', '.join(old.dtypes)}; fresh {', '.join(new.dtypes)}")
+    old_versions: dict[str, set[str]] = defaultdict(set)
+    new_versions: dict[str, set[str]] = defaultdict(set)
+    for (library, _), (version, _) in old.rows.items():
+        old_versions[library].add(version)
+    for (library, _), (version, _) in new.rows.items():
+        new_versions[library].add(version)
+    for library in sorted(set(old_versions) & set(new_versions)):
+        if old_versions[library] != new_versions[library]:
+            out.append(f"library {library}: version {', '.join(sorted(old_versions[library]))} in the committed "
+                       f"matrix, {', '.join(sorted(new_versions[library]))} in the fresh run")
+    for key in sorted(set(old.rows) | set(new.rows)):
+        library, function = key
+        if key not in new.rows:
+            out.append(f"{library} `{function}`: row only in the committed matrix (version {old.rows[key][0]})")
+            continue
+        if key not in old.rows:
+            out.append(f"{library} `{function}`: row only in the fresh run (version {new.rows[key][0]})")
+            continue
+        old_cells, new_cells = old.rows[key][1], new.rows[key][1]
+        for dtype in [d for d in old.dtypes if d in new.dtypes]:
+            a, b = old_cells[dtype], new_cells[dtype]
+            if a.words != b.words:
+                out.append(f"{library} `{function}` {dtype}: status differs: committed {a!r}, fresh {b!r}")
+            elif not shares_agree(a.share, b.share):
+                both = a.share is not None and b.share is not None
+                what = f"share differs by more than a factor {SHARE_FACTOR:g}" if both else "share in only one"
+                out.append(f"{library} `{function}` {dtype}: {what}: committed {a!r}, fresh {b!r}")
+    for name in list(old.sections) + [s for s in new.sections if s not in old.sections]:
+        if name not in new.sections:
+            out.append(f"section {name!r}: only in the committed matrix")
+        elif name not in old.sections:
+            out.append(f"section {name!r}: only in the fresh run")
+        else:
+            out += _section_differences(name, old.sections[name], new.sections[name])
+    return out

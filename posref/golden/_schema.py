@@ -23,10 +23,19 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["MANIFEST_SCHEMA", "schema_errors", "schema_json", "SCHEMA_VERSION", "CORPUS_FORMAT"]
+__all__ = [
+    "MANIFEST_SCHEMA",
+    "MANIFEST_SCHEMA_V1",
+    "READABLE_SCHEMA_VERSIONS",
+    "schema_errors",
+    "schema_json",
+    "SCHEMA_VERSION",
+    "CORPUS_FORMAT",
+]
 
-#: Version of the corpus layout and manifest schema.
-SCHEMA_VERSION = 1
+#: Version of the corpus layout and manifest schema that posref writes.  Version 2
+#: added the ``generator`` record (provenance) and every case's ``budgets``.
+SCHEMA_VERSION = 2
 #: Value of the manifest's ``format`` field, which marks a posref corpus.
 CORPUS_FORMAT = "posref-golden"
 
@@ -35,10 +44,11 @@ ID_PATTERN = r"^[a-z0-9_][a-z0-9_.-]{0,199}$"
 DTYPE_NAMES = ["float64", "float32", "float16", "bfloat16", "int64", "int32", "bool"]
 _DTYPE_ALT = "|".join(DTYPE_NAMES)
 _SECTION_NAME = r"(inputs|outputs)\.[A-Za-z_][A-Za-z0-9_]*"
+_BUDGET_DTYPES = ["float64", "float32", "float16", "bfloat16"]
 
 MANIFEST_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "urn:posref:golden:manifest:1",
+    "$id": "urn:posref:golden:manifest:2",
     "title": "posref golden corpus manifest",
     "description": (
         "Index of a posref golden corpus: one entry per case, naming the case's safetensors file, "
@@ -46,12 +56,25 @@ MANIFEST_SCHEMA: dict[str, Any] = {
     ),
     "type": "object",
     "additionalProperties": False,
-    "required": ["format", "schema_version", "spec_version", "posref_version", "cases"],
+    "required": ["format", "schema_version", "spec_version", "posref_version", "generator", "cases"],
     "properties": {
         "format": {"const": CORPUS_FORMAT},
         "schema_version": {"const": SCHEMA_VERSION},
         "spec_version": {"$ref": "#/$defs/version"},
         "posref_version": {"$ref": "#/$defs/version"},
+        "generator": {
+            "description": (
+                "Provenance: the NumPy version of the process that wrote the corpus and the precision "
+                "policy of the float64 outputs.  Informational: the values do not depend on them."
+            ),
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["numpy_version", "precision"],
+            "properties": {
+                "numpy_version": {"$ref": "#/$defs/version"},
+                "precision": {"type": "string", "minLength": 1, "maxLength": 500},
+            },
+        },
         "cases": {
             "description": "Sorted by id; ids are unique.",
             "type": "array",
@@ -89,6 +112,26 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                 "sha256": {"$ref": "#/$defs/sha256"},
             },
         },
+        "budget_array": {
+            "description": (
+                "Per-element allowed absolute error of one output for one dtype under test; tensor is "
+                "'budgets.<dtype>.<name>' in the case file, float32 (float64 only for a budget beyond the "
+                "float32 range), shaped like the output; an element passes when |actual - expected| <= budget."
+            ),
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "tensor", "dtype", "shape", "sha256"],
+            "properties": {
+                "name": {"type": "string", "pattern": NAME_PATTERN},
+                "tensor": {
+                    "type": "string",
+                    "pattern": f"^budgets\\.({'|'.join(_BUDGET_DTYPES)})\\.[A-Za-z_][A-Za-z0-9_]*$",
+                },
+                "dtype": {"enum": ["float32", "float64"]},
+                "shape": {"$ref": "#/$defs/shape"},
+                "sha256": {"$ref": "#/$defs/sha256"},
+            },
+        },
         "case": {
             "type": "object",
             "additionalProperties": False,
@@ -100,6 +143,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                 "inputs",
                 "outputs",
                 "rounded",
+                "budgets",
                 "tolerance",
                 "expect_error",
                 "error_match",
@@ -128,6 +172,22 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                         },
                     },
                 },
+                "budgets": {
+                    "description": (
+                        "For each dtype an implementation can be checked in: the budget of every output, "
+                        "computed by posref's error model from the inputs that dtype receives."
+                    ),
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["dtype", "arrays"],
+                        "properties": {
+                            "dtype": {"enum": _BUDGET_DTYPES},
+                            "arrays": {"type": "array", "items": {"$ref": "#/$defs/budget_array"}},
+                        },
+                    },
+                },
                 "tolerance": {"type": "string", "minLength": 1, "maxLength": 100},
                 "expect_error": {"enum": [None, "ValueError", "TypeError"]},
                 "error_match": {"type": ["string", "null"]},
@@ -140,6 +200,27 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         },
     },
 }
+
+
+
+def _version_1(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema of version 1 manifests: no ``generator``, no ``budgets``."""
+    old = json.loads(json.dumps(schema))
+    old["$id"] = "urn:posref:golden:manifest:1"
+    old["properties"]["schema_version"] = {"const": 1}
+    del old["properties"]["generator"]
+    old["required"].remove("generator")
+    case = old["$defs"]["case"]
+    del case["properties"]["budgets"]
+    case["required"].remove("budgets")
+    del old["$defs"]["budget_array"]
+    return old
+
+
+#: The schema of the manifests posref 0.1 wrote (``schema_version`` 1); still readable.
+MANIFEST_SCHEMA_V1: dict[str, Any] = _version_1(MANIFEST_SCHEMA)
+#: Schema versions the reader accepts, with their schemas.
+READABLE_SCHEMA_VERSIONS: dict[int, dict[str, Any]] = {1: MANIFEST_SCHEMA_V1, SCHEMA_VERSION: MANIFEST_SCHEMA}
 
 _ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "title", "description", "$comment"})
 _KEYWORDS = frozenset(

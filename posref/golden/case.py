@@ -41,6 +41,14 @@ class GoldenCase:
         rounded to that dtype (stored in that dtype) and the float64
         outputs the spec gives for those rounded inputs, keyed
         ``"inputs.<name>"`` and ``"outputs.<name>"``.
+    budgets : dict of str to dict of str to numpy.ndarray
+        For each dtype an implementation can be checked in (``float64`` and
+        the :data:`LOW_PRECISION_DTYPES` whose inputs fit): the float64
+        per-element allowed absolute error of every output, from posref's
+        error model (:mod:`posref.conformance.tolerance`) for the inputs
+        and expected outputs of that dtype.  ``posref check`` judges with
+        these numbers, and so can a test in another language.  Empty for an
+        error case and for cases read from a version 1 corpus.
     tolerance : str
         Name of the tolerance class the comparison uses.
     expect_error : str or None
@@ -62,6 +70,7 @@ class GoldenCase:
     outputs: dict[str, np.ndarray]
     rounded: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     tolerance: str = "default"
+    budgets: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     expect_error: str | None = None
     error_match: str | None = None
     description: str = ""

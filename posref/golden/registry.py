@@ -13,12 +13,13 @@ import hashlib
 import inspect
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import ml_dtypes
 import numpy as np
 
+from posref import _arith
 from posref._spec import SPEC_FUNCTIONS, spec_functions
 from posref.golden.case import LOW_PRECISION_DTYPES, GoldenCase
 
@@ -32,6 +33,7 @@ __all__ = [
     "build_case",
     "build_cases",
     "call_with",
+    "case_budgets",
     "case_seed",
     "round_to",
 ]
@@ -177,8 +179,16 @@ def build_case(spec: CaseSpec, dtypes: Sequence[str] = LOW_PRECISION_DTYPES) -> 
     """Draw a case's inputs, run the spec function, and return the :class:`GoldenCase`.
 
     For every dtype in ``dtypes`` the floating inputs are rounded to it and
-    the spec is evaluated again, in float64, on the rounded values.
+    the spec is evaluated again, in float64, on the rounded values.  The spec
+    runs in posref's precise arithmetic (``posref._arith.precise``): its elementary functions are
+    correctly rounded and its contractions exactly summed, so the outputs are
+    the same bytes on every CPU, BLAS and NumPy version.
     """
+    with _arith.precise():
+        return _build_case(spec, dtypes)
+
+
+def _build_case(spec: CaseSpec, dtypes: Sequence[str]) -> GoldenCase:
     if not _ID_PATTERN.match(spec.id):
         raise ValueError(f"case id must match {_ID_PATTERN.pattern}, got {spec.id!r}")
     if spec.function not in SPEC_FUNCTIONS:
@@ -218,7 +228,7 @@ def build_case(spec: CaseSpec, dtypes: Sequence[str] = LOW_PRECISION_DTYPES) -> 
             variant.update({f"outputs.{n}": a for n, a in expected.items()})
             rounded[dtype] = variant
 
-    return GoldenCase(
+    case = GoldenCase(
         id=spec.id,
         function=spec.function,
         family=entry.family,
@@ -232,6 +242,40 @@ def build_case(spec: CaseSpec, dtypes: Sequence[str] = LOW_PRECISION_DTYPES) -> 
         description=spec.description,
         seed=seed,
     )
+    return replace(case, budgets=case_budgets(case, dtypes)) if spec.expect_error is None else case
+
+
+def _stored_budget(budget: np.ndarray) -> np.ndarray:
+    """float32 when every value is a float32 number (budgets are rounded to float32), else float64."""
+    as32 = budget.astype(np.float32)
+    return np.array(as32) if np.array_equal(as32.astype(np.float64), budget, equal_nan=True) else np.array(budget)
+
+
+def case_budgets(case: GoldenCase, dtypes: Sequence[str] = LOW_PRECISION_DTYPES) -> dict[str, dict[str, np.ndarray]]:
+    """The error-model budget of every output, for each dtype the case can be checked in.
+
+    For each dtype, the budgets are those ``posref check`` uses (rounded up
+    to float32 and stored so when they fit, see
+    :func:`posref.conformance.tolerance.round_budget`): the
+    tolerance class of the case applied to the inputs that dtype receives
+    (rounded to it) and the expected outputs for those inputs, for float64
+    and each of ``dtypes``.  Dtypes whose inputs do not fit are left out.
+    """
+    from posref.conformance.runner import case_arrays, float64_inputs  # the runner imports this module
+    from posref.conformance.tolerance import TOLERANCE_CLASSES, CaseView, budgets, round_budget
+
+    if case.tolerance not in TOLERANCE_CLASSES:  # a hand-made case without a model: nothing to store
+        return {}
+    out = {}
+    for dtype in ("float64", *dtypes):
+        arrays = case_arrays(case, dtype)
+        if arrays is None:
+            continue
+        inputs, expected = arrays
+        view = CaseView(case.function, case.params, float64_inputs(inputs), expected)
+        out[dtype] = {name: _stored_budget(np.broadcast_to(round_budget(b), expected[name].shape))
+                      for name, b in budgets(view, case.tolerance, dtype).items()}
+    return {dtype: out[dtype] for dtype in ("float64",) + LOW_PRECISION_DTYPES if dtype in out}
 
 
 def build_cases(
