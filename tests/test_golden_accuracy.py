@@ -3,7 +3,7 @@ r"""Accuracy audit: every golden float64 output is within its float64 budget of 
 For every golden case with outputs, and for each of its variants (the base
 inputs and every dtype's rounded inputs), a seeded sample of elements of
 every output (the first, last and largest element, elements at the largest
-position, random ones; about 200 per case) is compared with an independent
+position, random ones; about 300 per case) is compared with an independent
 60-digit mpmath reference of the formula (``tests/audit/refs_*.py``).  The
 bound is the error model at float64,
 ``budgets(CaseView(...), tolerance, "float64")``, built as the conformance
@@ -20,7 +20,7 @@ import pytest
 from audit import harness
 
 #: Elements sampled per case, spread over its variants and outputs.
-PER_CASE = 200
+PER_CASE = 300
 
 CASES = harness.golden_cases()
 

@@ -131,6 +131,17 @@ def _row(name: str, s: Summary) -> str:
             f"{_format_ulps(s.max_ulps)} | {_format_ulps(s.percentile_ulps(99))} | {rounded:.1f} % |")
 
 
+def rst_table(markdown: str, caption: str) -> str:
+    """The Markdown table as a reStructuredText list-table (for the documentation)."""
+    rows = [line.strip().strip("|").split("|") for line in markdown.splitlines() if not line.startswith("|---")]
+    out = [f".. list-table:: {caption}", "   :header-rows: 1", ""]
+    for row in rows:
+        cells = [c.strip().replace("**", "").replace("`", "``") for c in row]
+        out.append(f"   * - {cells[0]}")
+        out.extend(f"     - {c}" for c in cells[1:])
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.audit.measure", description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=2048,
@@ -138,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--families", nargs="*", help="only these families")
     parser.add_argument("--by-function", action="store_true", help="also print a table per spec function")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
+    parser.add_argument("--rst", metavar="FILE", help="also write the per-class table as reStructuredText to FILE")
     args = parser.parse_args(argv)
 
     refs = harness.references()
@@ -167,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Accuracy of the golden float64 outputs against exact values ({harness.DPS}-digit mpmath), "
           f"{len(cases)} cases, all variants, {coverage}.\n")
     print(table(by_class, "tolerance class"))
+    if args.rst:
+        caption = (f"{len(cases)} cases, all variants, {coverage}; "
+                   f"``python -m tests.audit.measure --limit {args.limit}``")
+        with open(args.rst, "w", encoding="utf-8") as handle:
+            handle.write(rst_table(table(by_class, "tolerance class"), caption))
     if args.by_function:
         print()
         print(table(by_function, "function"))
