@@ -672,26 +672,34 @@ class TestWriteRead:
 
 
 class TestRefusal:
-    def test_non_corpus_directory(self, tmp_path):
+    @pytest.mark.parametrize("force", [False, True])
+    def test_non_corpus_directory_is_never_replaced(self, tmp_path, force):
         (tmp_path / "c").mkdir()
         (tmp_path / "c" / "notes.txt").write_text("mine")
-        with pytest.raises(FileExistsError, match=r"is not a posref golden corpus .*pass force=True to replace it"):
-            write_corpus([make_case()], tmp_path / "c")
+        with pytest.raises(FileExistsError, match=r"holds notes.txt, which the corpus manifest there does not list"):
+            write_corpus([make_case()], tmp_path / "c", force=force)
+        assert sorted(os.listdir(tmp_path / "c")) == ["notes.txt"]
         assert (tmp_path / "c" / "notes.txt").read_text() == "mine"
-        write_corpus([make_case()], tmp_path / "c", force=True)
-        assert sorted(os.listdir(tmp_path / "c")) == ["cases", "manifest.json"]
+
+    def test_corpus_that_does_not_validate_needs_force(self, corpus):
+        root, cases = corpus
+        edit_manifest(root, lambda m: m.update(spec_version=1))
+        with pytest.raises(FileExistsError, match=r"holds a posref golden corpus that does not validate .*force=True"):
+            write_corpus(cases, root)
+        write_corpus(cases, root, force=True)
+        assert [c.id for c in read_corpus(root)] == ["rope.a", "rope.b", "t5.c"]
 
     def test_empty_directory_needs_no_force(self, tmp_path):
         (tmp_path / "c").mkdir()
         write_corpus([make_case()], tmp_path / "c")
         assert len(read_corpus(tmp_path / "c")) == 1
 
-    def test_existing_file(self, tmp_path):
+    @pytest.mark.parametrize("force", [False, True])
+    def test_existing_file_is_never_replaced(self, tmp_path, force):
         (tmp_path / "c").write_text("x")
         with pytest.raises(FileExistsError, match=r"exists and is not a directory"):
-            write_corpus([make_case()], tmp_path / "c")
-        write_corpus([make_case()], tmp_path / "c", force=True)
-        assert len(read_corpus(tmp_path / "c")) == 1
+            write_corpus([make_case()], tmp_path / "c", force=force)
+        assert (tmp_path / "c").read_text() == "x"
 
     def test_different_case_set(self, corpus):
         root, cases = corpus
@@ -734,8 +742,10 @@ class TestAtomicity:
 
         monkeypatch.setattr(fmt, "_write_file", failing)
         with pytest.raises(OSError, match="disk full"):
-            write_corpus([make_case("rope.a", seed=5)] + cases[1:], root)
+            write_corpus([make_case("rope.a", outputs={"output": np.ones((2, 3))})] + cases[1:], root)
+        assert len(calls) == 2  # the new rope.a, then the new manifest
         assert tree_bytes(root) == before
+        assert sorted(os.listdir(root)) == ["cases", "manifest.json"]
         assert sorted(os.listdir(root.parent)) == ["golden"]
 
     def test_interrupt_from_progress_keeps_the_old_corpus(self, corpus):
@@ -746,11 +756,15 @@ class TestAtomicity:
             raise KeyboardInterrupt
 
         with pytest.raises(KeyboardInterrupt):
-            write_corpus([make_case("rope.a", seed=5)] + cases[1:], root, progress=interrupt)
+            write_corpus([make_case("rope.a", outputs={"output": np.ones((2, 3))})] + cases[1:], root,
+                         progress=interrupt)
         assert tree_bytes(root) == before
+        assert sorted(os.listdir(root)) == ["cases", "manifest.json"]
         assert sorted(os.listdir(root.parent)) == ["golden"]
 
-    def test_failed_swap_restores_the_old_corpus(self, corpus, monkeypatch):
+    @pytest.mark.parametrize("failing_call", [1, 2, 3, 4, 5, 6])
+    def test_failed_rename_restores_the_old_corpus(self, corpus, monkeypatch, failing_call):
+        # Renames: new case 'u' into cases/, rope.a aside, new rope.a in, rope.b aside, new rope.b in, manifest
         root, cases = corpus
         before = tree_bytes(root)
         real = fmt._rename
@@ -758,15 +772,35 @@ class TestAtomicity:
 
         def failing(source, target):
             calls.append((source, target))
-            if len(calls) == 2:  # the new corpus into place
+            if len(calls) == failing_call:
+                raise OSError("rename failed")
+            real(source, target)
+
+        monkeypatch.setattr(fmt, "_rename", failing)
+        ones = {"output": np.ones((2, 3))}
+        new = [make_case("rope.a", outputs=ones), make_case("rope.b", outputs=ones), cases[2], make_case("u")]
+        with pytest.raises(OSError, match="rename failed"):
+            write_corpus(new, root, force=True)
+        assert len(calls) == failing_call + (failing_call - 1)  # every rename done is undone
+        assert tree_bytes(root) == before
+        assert sorted(os.listdir(root)) == ["cases", "manifest.json"]
+        assert sorted(os.listdir(root.parent)) == ["golden"]
+
+    def test_failed_commit_restores_the_old_corpus(self, corpus, monkeypatch):
+        root, cases = corpus
+        before = tree_bytes(root)
+        real = fmt._rename
+
+        def failing(source, target):
+            if Path(target).name == "manifest.json":
                 raise OSError("rename failed")
             real(source, target)
 
         monkeypatch.setattr(fmt, "_rename", failing)
         with pytest.raises(OSError, match="rename failed"):
-            write_corpus([make_case("rope.a", seed=5)] + cases[1:], root)
+            write_corpus([make_case("rope.a", outputs={"output": np.ones((2, 3))})] + cases[1:], root)
         assert tree_bytes(root) == before
-        assert sorted(os.listdir(root.parent)) == ["golden"]
+        assert sorted(os.listdir(root)) == ["cases", "manifest.json"]
 
     def test_killed_process_leaves_the_old_corpus_whole(self, corpus):
         root, cases = corpus
@@ -777,11 +811,17 @@ class TestAtomicity:
         )
         result = subprocess.run([sys.executable, "-c", script, str(root)])
         assert result.returncode == 3
-        assert tree_bytes(root) == before
-        leftovers = [n for n in os.listdir(root.parent) if n != "golden"]
-        assert len(leftovers) == 1 and leftovers[0].startswith(".golden.posref-tmp-")
+        leftovers = [n for n in os.listdir(root) if n.startswith(".posref-tmp-")]
+        assert len(leftovers) == 1
+        assert {k: v for k, v in tree_bytes(root).items() if not k.startswith(".posref-tmp-")} == before
+        assert [c.id for c in read_corpus(root)] == ["rope.a", "rope.b", "t5.c"]
+        report = verify_corpus(root)
+        assert [(p.kind, p.file) for p in report.problems] == [("extra", leftovers[0])]
+        assert "interrupted write" in report.problems[0].message
         write_corpus(small_cases(5), root, force=True)
         assert [c.seed for c in read_corpus(root)] == [5, 5]
+        assert sorted(os.listdir(root)) == ["cases", "manifest.json"]
+        assert sorted(os.listdir(root.parent)) == ["golden"]
 
 
 class TestNoCodeExecution:

@@ -92,10 +92,21 @@ def _to_le_bytes(array: np.ndarray) -> bytes:
     return bits.astype(bits.dtype.newbyteorder("<"), copy=False).tobytes()
 
 
-def _from_le_bytes(raw: memoryview | bytes, code: str, shape: tuple[int, ...]) -> np.ndarray:
-    """Inverse of :func:`_to_le_bytes`; returns a fresh, writable array."""
+def _from_le_bytes(raw: memoryview | bytes, code: str, shape: tuple[int, ...], *, copy: bool = True) -> np.ndarray:
+    """Inverse of :func:`_to_le_bytes`.
+
+    With ``copy`` (the default) the result is a fresh, writable array.  With
+    ``copy=False`` it is a view of ``raw`` whenever the bytes are already in
+    native order and aligned (a little-endian machine), so decoding a file
+    read into one writable buffer costs no second copy of its data; the view
+    is writable exactly when ``raw`` is.
+    """
     itemsize = _ITEMSIZE[code]
-    bits = np.frombuffer(raw, dtype=_storage(itemsize).newbyteorder("<")).astype(_storage(itemsize))
+    bits = np.frombuffer(raw, dtype=_storage(itemsize).newbyteorder("<"))
+    if copy or not bits.dtype.isnative or not bits.flags.aligned:
+        bits = bits.astype(_storage(itemsize))
+    else:
+        bits = bits.view(_storage(itemsize))
     if code == "BOOL" and bits.size and bits.max() > 1:
         raise CorpusError("BOOL tensor holds a byte other than 0 or 1")
     return bits.view(_NUMPY_DTYPES[SAFETENSORS_DTYPES[code]]).reshape(shape)

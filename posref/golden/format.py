@@ -72,12 +72,49 @@ implementation reads it from PyTorch, NumPy, JAX and Rust.  posref reads
 and writes it with its own short NumPy module
 (:mod:`posref.golden._safetensors`), so the format adds no dependency.
 
-Writing is atomic: the new corpus is built and fsynced in a hidden sibling
-directory, then the old directory is renamed aside, the new one renamed
-into place and the old one deleted.  If the process dies before the swap,
-the previous corpus is untouched (a ``.<name>.posref-tmp-*`` sibling may be
-left behind and can be deleted); if it dies between the two renames, the
-previous corpus is whole under ``.<name>.posref-old-*``.
+Writing
+-------
+:func:`write_corpus` never loses a file it did not write.  It works in
+place, inside the corpus directory, so only that directory (not its
+parent) must be writable, and the directory keeps its inode, mode, owner
+and ACLs; everything it creates gets mode 0777 (directories) or 0666
+(files) less the umask.  Before writing it surveys the directory: anything
+the manifest there does not list (a ``README.md``, a ``.git``, an unlisted
+``cases/*.safetensors``, a manifest that is not posref's) makes it refuse,
+with or without ``force``, naming the first such file; it deletes nothing
+else.  Then, holding an exclusive ``flock`` on the directory:
+
+1. every case file whose bytes change is written and fsynced into a staging
+   directory ``.posref-tmp-<hex>`` inside the corpus, with the new manifest
+   (``manifest.json``) and a copy of the replaced one (``previous.json``);
+2. the files of new case ids are renamed into ``cases/``; each file of a
+   changed case is renamed aside into the staging directory and the new one
+   renamed into its place; ``cases/`` is fsynced;
+3. the new manifest is renamed over the old one: the commit point;
+4. the case files the new manifest no longer lists are deleted, and the
+   staging directory (with the replaced files) removed.
+
+Crash consistency.  A reader trusts only the manifest and checks every
+file's size and sha256 against it, so at any instant the directory reads as
+the old corpus, as the new one, or raises :class:`CorpusError` naming the
+file that does not match: never as a mixture.  Until step 2 the old corpus
+is untouched.  A file of a new id appearing in step 2 is not listed by the
+old manifest, and a file of a removed id goes only after the commit, so a
+write that adds or removes cases switches from old to new at the manifest
+rename alone.  A case whose id stays but whose bytes change cannot be
+switched together with the manifest, because the format fixes its file name
+(``cases/<id>.safetensors``) and the directory is not swapped as a whole
+(its parent may be read-only or a mount point): between its rename in step
+2 and the commit, the old manifest meets new bytes and the corpus reads as
+corrupt.  That window holds only renames, never writing.  An error or
+interrupt inside the process is undone (the renames are reversed and the
+staging directory removed), so the previous corpus is left as it was.
+After a crash (``kill -9``, power loss), every file in the directory is
+listed by the live manifest or by a journal (``manifest.json`` or
+``previous.json``) in the leftover staging directory, which
+:func:`verify_corpus` reports as left by an interrupted write; writing
+again under the same lock counts those files as posref's own, completes or
+replaces the corpus, and removes the leftover.
 """
 
 from __future__ import annotations
@@ -87,9 +124,8 @@ import json
 import math
 import os
 import re
-import shutil
+import secrets
 import stat
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -504,29 +540,94 @@ class _MissingFile(CorpusError):
     """A file the manifest lists is absent."""
 
 
-def _read_regular_file(path: Path, what: str, limit: int | None = None) -> bytes:
-    """Read a regular file that is not a symbolic link, or raise CorpusError."""
+_KIND_OF_MODE = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _open_regular(path: Path, what: str) -> tuple[int, int]:
+    """Open a regular file that is not a symbolic link; return (fd, size).
+
+    Nothing but a regular file is ever opened: a symbolic link, FIFO,
+    device or socket is refused from ``lstat`` alone, and the file is
+    opened with ``O_NOFOLLOW | O_NONBLOCK`` and checked again with
+    ``fstat`` (the same inode, still regular), so a file swapped for a
+    FIFO in between cannot make the reader block.
+    """
     try:
-        info = os.lstat(path)
+        before = os.lstat(path)
     except FileNotFoundError:
         raise _MissingFile(f"{what} {path} does not exist") from None
     except OSError as exc:
         raise CorpusError(f"{what} {path} cannot be read ({exc.strerror})") from None
-    if stat.S_ISLNK(info.st_mode):
+    if stat.S_ISLNK(before.st_mode):
         raise CorpusError(f"{what} {path} is a symbolic link; corpus files must be regular files")
-    if not stat.S_ISREG(info.st_mode):
-        raise CorpusError(f"{what} {path} is not a regular file")
-    if limit is not None and info.st_size > limit:
-        raise CorpusError(f"{what} {path} has {info.st_size} bytes, more than the limit of {limit}")
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    if not stat.S_ISREG(before.st_mode):
+        kind = next((words for test, words in _KIND_OF_MODE if test(before.st_mode)), "a special file")
+        raise CorpusError(f"{what} {path} is not a regular file (it is {kind})")
+    flags = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+             | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
     try:
         fd = os.open(path, flags)
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise CorpusError(f"{what} {path} is not a regular file")
-            return handle.read()
+    except FileNotFoundError:
+        raise _MissingFile(f"{what} {path} does not exist") from None
     except OSError as exc:
         raise CorpusError(f"{what} {path} cannot be read ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+    except OSError as exc:
+        os.close(fd)
+        raise CorpusError(f"{what} {path} cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) != (before.st_dev, before.st_ino):
+        os.close(fd)
+        raise CorpusError(f"{what} {path} changed while it was being opened; it is not a regular file now")
+    return fd, info.st_size
+
+
+def _read_exactly(fd: int, size: int, path: Path, what: str) -> bytearray:
+    """Read exactly ``size`` bytes from ``fd`` into one new buffer, then close it.
+
+    Memory is bounded by ``size``: the buffer is allocated once and filled
+    in place; a file that turns out shorter or longer than ``size`` (changed
+    while being read) is refused.
+    """
+    try:
+        try:
+            buffer = bytearray(size)
+        except (MemoryError, OverflowError):
+            raise CorpusError(f"{what} {path} has {size} bytes, more than this process can hold in memory") from None
+        view = memoryview(buffer)
+        with os.fdopen(fd, "rb", buffering=0, closefd=False) as handle:
+            filled = 0
+            while filled < size:
+                count = handle.readinto(view[filled:])
+                if not count:
+                    raise CorpusError(f"{what} {path} ended after {filled} of {size} bytes (changed while being read)")
+                filled += count
+            if handle.read(1):
+                raise CorpusError(f"{what} {path} grew beyond {size} bytes while being read")
+        view.release()
+        return buffer
+    except OSError as exc:
+        raise CorpusError(f"{what} {path} cannot be read ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+
+
+def _read_regular_file(path: Path, what: str, limit: int | None = None) -> bytearray:
+    """Read a regular file that is not a symbolic link, or raise CorpusError.
+
+    The size is checked against ``limit`` before a byte is read.
+    """
+    fd, size = _open_regular(path, what)
+    if limit is not None and size > limit:
+        os.close(fd)
+        raise CorpusError(f"{what} {path} has {size} bytes, more than the limit of {limit}")
+    return _read_exactly(fd, size, path, what)
 
 
 def _check_paths(raw: dict[str, Any], manifest_path: Path) -> None:
@@ -658,15 +759,23 @@ def _read_entry(root: Path, entry: dict[str, Any]) -> GoldenCase:
     label = f"case {cid!r} (file {rel})"
     path = _case_path(root, entry)
     try:
-        data = _read_regular_file(path, "case file")
+        fd, size = _open_regular(path, "case file")
     except _MissingFile as exc:
         raise _MissingFile(f"{label}: {exc}") from None
     except CorpusError as exc:
         raise CorpusError(f"{label}: {exc}") from None
-    if os.path.dirname(os.path.realpath(path)) != os.path.realpath(root / CASES_DIR):
-        raise CorpusError(f"{label}: the file resolves outside {root / CASES_DIR}")
-    if len(data) != entry["file_size"]:
-        raise CorpusError(f"{label}: file has {len(data)} bytes, the manifest says {entry['file_size']} (truncated?)")
+    try:
+        if os.path.dirname(os.path.realpath(path)) != os.path.realpath(root / CASES_DIR):
+            raise CorpusError(f"{label}: the file resolves outside {root / CASES_DIR}")
+        if size != entry["file_size"]:  # checked before a byte is read: a huge or sparse file costs nothing
+            raise CorpusError(f"{label}: file has {size} bytes, the manifest says {entry['file_size']} (truncated?)")
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        data = _read_exactly(fd, size, path, "case file")
+    except CorpusError as exc:
+        raise CorpusError(f"{label}: {exc}") from None
     try:
         tensors, metadata = _decode(data)
     except CorpusError as exc:
@@ -695,7 +804,7 @@ def _read_entry(root: Path, entry: dict[str, Any]) -> GoldenCase:
         if hashlib.sha256(raw).hexdigest() != row["sha256"]:
             raise CorpusError(f"{label}: sha256 of tensor {name!r} does not match the manifest (corrupt data)")
         try:
-            arrays[name] = _from_le_bytes(raw, code, shape)
+            arrays[name] = _from_le_bytes(raw, code, shape, copy=False)  # views of ``data``: no second copy
         except CorpusError as exc:
             raise CorpusError(f"{label}: tensor {name!r}: {exc}") from None
     if hashlib.sha256(data).hexdigest() != entry["file_sha256"]:
@@ -1010,17 +1119,25 @@ def verify_corpus(directory, expected_cases=None, /):
     expected = None if expected_cases is None else _ensure_cases("expected_cases", expected_cases)
     manifest = _load_manifest(root)
     problems: list[CorpusProblem] = []
-    readable: dict[str, GoldenCase] = {}
+    wanted = {} if expected is None else {case.id: case for case in expected}
+    readable: set[str] = set()
+    compared: dict[str, tuple[str | None, bool]] = {}
     listed_files = set()
     for entry in manifest["cases"]:
         cid, rel = entry["id"], entry["file"]
         listed_files.add(rel)
         try:
-            readable[cid] = _read_entry(root, entry)
+            disk = _read_entry(root, entry)
         except _MissingFile:
             problems.append(CorpusProblem("missing", cid, rel, f"case {cid!r}: file {rel} does not exist"))
+            continue
         except CorpusError as exc:
             problems.append(CorpusProblem("corrupt", cid, rel, str(exc)))
+            continue
+        readable.add(cid)
+        if cid in wanted:  # compared now, so that one case file at a time is held in memory
+            compared[cid] = _compare_case(entry, disk, wanted[cid])
+        del disk
 
     within_bound = []
     if expected is not None:
@@ -1043,22 +1160,26 @@ def verify_corpus(directory, expected_cases=None, /):
                 )
             )
         stored = {entry["id"]: entry for entry in manifest["cases"]}
-        wanted = {case.id: case for case in expected}
         for cid in sorted(set(wanted) - set(stored)):
             problems.append(CorpusProblem("missing", cid, None, f"case {cid!r} is expected but not in the manifest"))
         for cid in sorted(set(stored) - set(wanted)):
             problems.append(
                 CorpusProblem("extra", cid, stored[cid]["file"], f"case {cid!r} is in the manifest but not expected")
             )
-        for cid in sorted(set(stored) & set(wanted) & set(readable)):
-            message, exact = _compare_case(stored[cid], readable[cid], wanted[cid])
+        for cid in sorted(set(stored) & set(wanted) & readable):
+            message, exact = compared[cid]
             if message is not None:
                 problems.append(CorpusProblem("stale", cid, stored[cid]["file"], message))
             elif not exact:
                 within_bound.append(cid)
 
     for rel in _stray_files(root, listed_files):
-        problems.append(CorpusProblem("extra", None, rel, f"{rel} is not listed in the manifest"))
+        if _STAGING_RE.fullmatch(rel):
+            message = (f"{rel} was left by an interrupted write (posref golden generate, write_corpus); "
+                       "run it again to finish, or delete it")
+        else:
+            message = f"{rel} is not listed in the manifest"
+        problems.append(CorpusProblem("extra", None, rel, message))
     return VerifyReport(root, len(manifest["cases"]), tuple(problems), tuple(within_bound))
 
 
@@ -1081,9 +1202,17 @@ def _stray_files(root: Path, listed: set[str]) -> list[str]:
 # Writing
 # --------------------------------------------------------------------------
 
+#: Name prefix of the staging directory a write keeps inside the corpus directory.
+STAGING_PREFIX = ".posref-tmp-"
+_STAGING_RE = re.compile(re.escape(STAGING_PREFIX) + r"[0-9a-f]{8,32}\Z")
+_PENDING = "manifest.json"  # in a staging directory: the new manifest, until the commit
+_PREVIOUS = "previous.json"  # in a staging directory: the manifest being replaced
+_OLD = ".old"  # in a staging directory: suffix of a replaced case file moved aside
+_CASE_NAME_RE = re.compile(r"[a-z0-9_][a-z0-9_.-]*\.safetensors\Z")
+
 
 def _write_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new file and flush it to disk."""
+    """Write ``data`` to a new file (mode 0666 less the umask) and flush it to disk."""
     with open(path, "xb") as handle:
         handle.write(data)
         handle.flush()
@@ -1101,54 +1230,109 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _rename(source: Path, target: Path) -> None:
-    os.rename(source, target)
+    os.replace(source, target)
 
 
-def _remove(path: Path) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    else:
+def _unlink(path: Path) -> None:
+    os.unlink(path)
+
+
+def _posref_listing(data: bytes | bytearray) -> set[str] | None:
+    """The case files (``cases/<name>``) a posref manifest lists, read leniently; None if it is not one.
+
+    Only ownership is read here (which files a previous write made), so a
+    manifest of another schema version or one that fails validation still
+    counts; anything that is not a JSON object of format ``posref-golden``
+    with a list of cases does not.
+    """
+    try:
+        raw = strict_json_loads(bytes(data).decode("utf-8"), "manifest")
+    except (UnicodeDecodeError, CorpusError):
+        return None
+    if not isinstance(raw, dict) or raw.get("format") != CORPUS_FORMAT or not isinstance(raw.get("cases"), list):
+        return None
+    listed = set()
+    for entry in raw["cases"]:
+        name = entry.get("file") if isinstance(entry, dict) else None
+        prefix = f"{CASES_DIR}/"
+        if isinstance(name, str) and name.startswith(prefix) and _CASE_NAME_RE.fullmatch(name[len(prefix):]):
+            listed.add(name)
+    return listed
+
+
+def _staging_files(path: Path) -> list[str] | None:
+    """The files in a staging directory an interrupted write left, or None if it holds anything else."""
+    names = []
+    for name in sorted(os.listdir(path)):
+        ours = (
+            name in (_PENDING, _PREVIOUS)
+            or _CASE_NAME_RE.fullmatch(name)
+            or (name.endswith(_OLD) and _CASE_NAME_RE.fullmatch(name[: -len(_OLD)]))
+        )
+        if not ours or not stat.S_ISREG(os.lstat(path / name).st_mode):
+            return None
+        names.append(name)
+    return names
+
+
+@dataclass
+class _Survey:
+    """What an existing corpus directory holds, from the writer's point of view."""
+
+    manifest: bytes | None  # the manifest there, when it is a posref manifest
+    owned: set[str]  # 'cases/<name>' regular files listed by a posref manifest there (or in a journal)
+    stale: list[tuple[Path, list[str]]]  # staging directories of interrupted writes, with their files
+    foreign: list[str]  # everything else, sorted; directories end with '/'
+    has_cases_dir: bool
+
+
+def _survey(out: Path) -> _Survey:
+    """Sort the entries of ``out`` into posref's own files and foreign ones."""
+    manifest = None
+    listed: set[str] = set()
+    stale = []
+    foreign = []
+    has_cases_dir = False
+
+    def journal_listing(path: Path) -> set[str]:
         try:
-            os.unlink(path)
-        except OSError:
-            pass
+            return _posref_listing(_read_regular_file(path, "manifest", MAX_MANIFEST_BYTES)) or set()
+        except CorpusError:
+            return set()
 
-
-def _fresh_sibling(target: Path, tag: str) -> Path:
-    """A new, empty directory next to ``target`` named ``.<name>.posref-<tag>-*``."""
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.posref-{tag}-", dir=target.parent))
-
-
-def _same_tree(a: Path, b: Path) -> bool:
-    """True if two directories hold the same regular files with the same bytes."""
-
-    def listing(root: Path) -> dict[str, str] | None:
-        files = {}
-        for folder, dirs, names in os.walk(root):
-            for name in dirs + names:
-                full = os.path.join(folder, name)
-                rel = os.path.relpath(full, root).replace(os.sep, "/")
-                info = os.lstat(full)
-                if stat.S_ISLNK(info.st_mode):
-                    return None
-                if stat.S_ISREG(info.st_mode):
-                    files[rel] = "file"
-                elif stat.S_ISDIR(info.st_mode):
-                    files[rel] = "dir"
-                else:
-                    return None
-        return files
-
-    left, right = listing(a), listing(b)
-    if left is None or left != right:
-        return False
-    for rel, kind in left.items():
-        if kind != "file":
-            continue
-        old, new = Path(a, rel).read_bytes(), Path(b, rel).read_bytes()
-        if old != new and not (rel == MANIFEST_NAME and _same_manifest(old, new)):
-            return False
-    return True
+    for name in sorted(os.listdir(out)):
+        path = out / name
+        mode = os.lstat(path).st_mode
+        if name == MANIFEST_NAME:
+            try:
+                data = _read_regular_file(path, "manifest", MAX_MANIFEST_BYTES)
+            except CorpusError:
+                data = None
+            files = None if data is None else _posref_listing(data)
+            if files is None:
+                foreign.append(name + ("/" if stat.S_ISDIR(mode) else ""))
+            else:
+                manifest = bytes(data)
+                listed |= files
+        elif name == CASES_DIR and stat.S_ISDIR(mode):
+            has_cases_dir = True
+        elif _STAGING_RE.fullmatch(name) and stat.S_ISDIR(mode) and (files := _staging_files(path)) is not None:
+            stale.append((path, files))
+            for journal in (_PENDING, _PREVIOUS):
+                if journal in files:
+                    listed |= journal_listing(path / journal)
+        else:
+            foreign.append(name + ("/" if stat.S_ISDIR(mode) else ""))
+    owned = set()
+    if has_cases_dir:
+        for inner in sorted(os.listdir(out / CASES_DIR)):
+            rel = f"{CASES_DIR}/{inner}"
+            mode = os.lstat(out / rel).st_mode
+            if rel in listed and stat.S_ISREG(mode):
+                owned.add(rel)
+            else:
+                foreign.append(rel + ("/" if stat.S_ISDIR(mode) else ""))
+    return _Survey(manifest, owned, stale, sorted(foreign, key=lambda rel: rel.rstrip("/")), has_cases_dir)
 
 
 def _same_manifest(old: bytes, new: bytes) -> bool:
@@ -1161,16 +1345,38 @@ def _same_manifest(old: bytes, new: bytes) -> bool:
     return first == second
 
 
-def _refusal(out: Path, cases: list[GoldenCase]) -> str | None:
-    """Why writing into the existing ``out`` needs force=True, or None."""
-    if not out.is_dir():
-        return f"{out} exists and is not a directory"
-    if not os.listdir(out):
-        return None
+def _same_bytes(path: Path, blob: bytes) -> bool:
+    """True if ``path`` is a regular file holding exactly ``blob`` (read in bounded chunks)."""
+    try:
+        fd, size = _open_regular(path, "case file")
+    except CorpusError:
+        return False
+    try:
+        if size != len(blob):
+            return False
+        view = memoryview(blob)
+        position = 0
+        with os.fdopen(fd, "rb", buffering=0, closefd=False) as handle:
+            while position < size:
+                chunk = handle.read(min(2**20, size - position))
+                if not chunk or view[position : position + len(chunk)] != chunk:
+                    return False
+                position += len(chunk)
+            return not handle.read(1)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _refusal(out: Path, survey: _Survey, cases: list[GoldenCase]) -> str | None:
+    """Why replacing the corpus in ``out`` needs force=True, or None."""
+    if survey.manifest is None:
+        return None  # empty, or only what an interrupted write of posref left
     try:
         manifest = _load_manifest(out)
     except CorpusError as exc:
-        return f"{out} exists and is not a posref golden corpus ({exc})"
+        return f"{out} holds a posref golden corpus that does not validate ({exc})"
     old_ids = {entry["id"] for entry in manifest["cases"]}
     new_ids = {case.id for case in cases}
     reasons = []
@@ -1188,17 +1394,82 @@ def _refusal(out: Path, cases: list[GoldenCase]) -> str | None:
     return None
 
 
+class _DirectoryLock:
+    """An exclusive, non-blocking ``flock`` on a directory, where the system has one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def __enter__(self) -> _DirectoryLock:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks on directories
+            return self
+        try:
+            self.fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return self  # the writes below report the problem
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            self.fd = None
+            raise OSError(
+                f"another write to {self.path} is in progress (it holds a lock on the directory); "
+                "try again when it has finished"
+            ) from None
+        except OSError:
+            pass  # a file system without locks
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _new_staging(out: Path) -> Path:
+    """A new, empty staging directory inside ``out`` (mode 0777 less the umask)."""
+    for _ in range(100):
+        path = out / f"{STAGING_PREFIX}{secrets.token_hex(8)}"
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"cannot create a staging directory in {out}")
+
+
+def _remove_staging(path: Path, names: Iterable[str]) -> None:
+    """Delete the named files of a staging directory (those absent are skipped), then the directory."""
+    for name in names:
+        try:
+            _unlink(path / name)
+        except FileNotFoundError:
+            pass
+    os.rmdir(path)
+
+
 def write_corpus(cases, out_dir, /, *, force=False, progress=None):
     r"""Write golden cases to a corpus directory, atomically and reproducibly.
 
-    Every case is checked before anything is written.  The corpus is built
-    in a hidden sibling directory (each file and directory fsynced), then
-    swapped into place: the old directory is renamed aside, the new one
-    renamed to ``out_dir``, and the old one deleted.  A failure or an
-    interruption before the swap leaves the previous corpus untouched.  If
-    ``out_dir`` already holds the same content (byte-identical, except
+    Every case is checked before anything is written.  The corpus is
+    written in place, inside ``out_dir`` (see *Writing* in the module
+    documentation): changed case files and the new manifest are staged and
+    fsynced in a hidden ``.posref-tmp-*`` directory there, renamed into
+    place, the manifest last, and the staging directory removed.  A failure
+    or an interrupt before the manifest's rename leaves the previous corpus
+    as it was.  Case files whose bytes do not change are not touched, and
+    if ``out_dir`` already holds the same content (byte-identical, except
     perhaps the NumPy version recorded in the manifest's ``generator``),
     nothing is changed.
+
+    Nothing that the replaced manifest does not list is ever deleted or
+    replaced: if ``out_dir`` holds any other file or directory, the write
+    is refused, even with ``force``, naming the first such file.  Every
+    directory created is given mode 0777 and every file 0666, less the
+    umask; an existing ``out_dir`` keeps its mode, owner and inode.
 
     Parameters
     ----------
@@ -1208,15 +1479,17 @@ def write_corpus(cases, out_dir, /, *, force=False, progress=None):
         (tuples are written as lists, NumPy scalars as plain numbers,
         non-finite floats are refused).
     out_dir : str or os.PathLike
-        Corpus directory; its parent is created if needed.  It must not be
-        a symbolic link.
+        Corpus directory; it and its parents are created if needed.  It
+        must not be a symbolic link.  Only ``out_dir`` itself needs to be
+        writable when it exists, not its parent.
     force : bool, default False, keyword-only
-        Replace ``out_dir`` even if it is not a posref corpus, or lists a
-        different set of case ids, or another ``spec_version`` or
-        ``posref_version``.  An empty directory is replaced without it.
+        Replace the corpus in ``out_dir`` even if it lists a different set
+        of case ids, another ``spec_version`` or ``posref_version``, or
+        does not validate.  It never deletes a file the corpus's manifest
+        does not list.  An empty directory is written without it.
     progress : callable, optional, keyword-only
         Called as ``progress(done, total, case_id)`` after each case file
-        is written.
+        is written (or found unchanged).
 
     Returns
     -------
@@ -1233,8 +1506,12 @@ def write_corpus(cases, out_dir, /, *, force=False, progress=None):
         If ids repeat or are malformed, a field breaks the GoldenCase
         contract, or ``out_dir`` is a symbolic link.
     FileExistsError
-        If ``out_dir`` exists and ``force`` is False and it is not a
-        posref corpus or differs in case ids or versions.
+        If ``out_dir`` is not a directory, holds anything its manifest does
+        not list (whatever ``force``), or, without ``force``, holds a corpus
+        that differs in case ids or versions or does not validate.
+    OSError
+        If a file cannot be written, or another write to ``out_dir`` is in
+        progress; the previous corpus is then left as it was.
 
     See Also
     --------
@@ -1263,44 +1540,152 @@ def write_corpus(cases, out_dir, /, *, force=False, progress=None):
     if out.is_symlink():
         raise ValueError(f"out_dir must not be a symbolic link, got out_dir={str(out)!r}")
     out = Path(os.path.abspath(out))
-    exists = os.path.lexists(out)
-    if exists and not force:
-        reason = _refusal(out, cases)
+    created = False
+    if not os.path.lexists(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(out)  # mode 0777 less the umask
+            created = True
+        except FileExistsError:
+            pass
+    info = os.lstat(out)
+    if stat.S_ISLNK(info.st_mode):
+        raise ValueError(f"out_dir must not be a symbolic link, got out_dir={str(out)!r}")
+    if not stat.S_ISDIR(info.st_mode):
+        raise FileExistsError(
+            f"{out} exists and is not a directory; write_corpus never replaces a file it did not write"
+        )
+    try:
+        with _DirectoryLock(out):
+            return _write_in_place(cases, out, force, progress)
+    except BaseException:
+        if created:
+            try:
+                os.rmdir(out)  # only if still empty
+            except OSError:
+                pass
+        raise
+
+
+def _write_in_place(cases: list[GoldenCase], out: Path, force: bool, progress) -> WriteResult:
+    """The body of :func:`write_corpus`, run under the directory lock."""
+    ids = tuple(case.id for case in cases)
+    survey = _survey(out)
+    if survey.foreign:
+        first, more = survey.foreign[0], len(survey.foreign) - 1
+        others = f" (and {more} more)" if more else ""
+        raise FileExistsError(
+            f"{out} holds {first}{others}, which the corpus manifest there does not list; posref never deletes or "
+            "replaces a file it did not write, with or without force: move it elsewhere or write to another directory"
+        )
+    if not force:
+        reason = _refusal(out, survey, cases)
         if reason is not None:
             raise FileExistsError(f"{reason}; pass force=True to replace it")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = _fresh_sibling(out, "tmp")
+    staging: Path | None = None
+    made: list[str] = []  # the files this write put in its staging directory
+    staged: list[str] = []  # case files written to the staging directory, as 'cases/<name>'
+    entries = []
+
+    def stage(name: str, data: bytes) -> None:
+        nonlocal staging
+        if staging is None:
+            staging = _new_staging(out)
+        made.append(name)
+        _write_file(staging / name, data)
+
     try:
-        os.mkdir(staging / CASES_DIR)
-        entries = []
         for done, case in enumerate(cases, start=1):
             entry, blob = _encode_case(case)
-            _write_file(staging / entry["file"], blob)
             entries.append(entry)
+            rel = entry["file"]
+            if not (rel in survey.owned and _same_bytes(out / rel, blob)):
+                stage(os.path.basename(rel), blob)
+                staged.append(rel)
+            del blob
             if progress is not None:
                 progress(done, len(cases), case.id)
-        _write_file(staging / MANIFEST_NAME, _manifest_bytes(entries))
-        _fsync_dir(staging / CASES_DIR)
-        _fsync_dir(staging)
-        if exists and out.is_dir() and _same_tree(out, staging):
-            _remove(staging)
-            return WriteResult(out, False, tuple(c.id for c in cases))
-        if exists:
-            old = _fresh_sibling(out, "old")
-            os.rmdir(old)
-            _rename(out, old)
-            try:
-                _rename(staging, out)
-            except BaseException:
-                _rename(old, out)
-                raise
-            _fsync_dir(out.parent)
-            _remove(old)
-        else:
-            _rename(staging, out)
-            _fsync_dir(out.parent)
+        manifest = _manifest_bytes(entries)
+        obsolete = sorted(survey.owned - {entry["file"] for entry in entries})
+        manifest_changed = survey.manifest is None or not _same_manifest(survey.manifest, manifest)
+        if not (staged or obsolete or manifest_changed or not survey.has_cases_dir):
+            for path, names in survey.stale:
+                _remove_staging(path, names)
+            if survey.stale:
+                _fsync_dir(out)
+            return WriteResult(out, False, ids)
+        if manifest_changed:  # the journal: what the commit installs and what it replaces
+            stage(_PENDING, manifest)
+            if survey.manifest is not None:
+                stage(_PREVIOUS, survey.manifest)
+        if staging is not None:
+            _fsync_dir(staging)
+            _fsync_dir(out)
     except BaseException:
-        _remove(staging)
+        if staging is not None:
+            try:
+                _remove_staging(staging, made)
+            except OSError:
+                pass
         raise
-    return WriteResult(out, True, tuple(c.id for c in cases))
+
+    # Switch.  New ids first: the old manifest does not list them, so the old
+    # corpus stays valid.  Then each changed file is moved aside and the new
+    # one renamed into its place; then the manifest rename commits.
+    moves: list[tuple[Path, Path]] = []
+    made_cases_dir = False
+    try:
+        if not survey.has_cases_dir:
+            os.mkdir(out / CASES_DIR)  # mode 0777 less the umask
+            made_cases_dir = True
+        for rel in sorted(staged, key=lambda rel: rel in survey.owned):
+            name = os.path.basename(rel)
+            if rel in survey.owned:
+                made.append(name + _OLD)
+                _rename(out / rel, staging / (name + _OLD))
+                moves.append((out / rel, staging / (name + _OLD)))
+            _rename(staging / name, out / rel)
+            moves.append((staging / name, out / rel))
+        _fsync_dir(out / CASES_DIR)
+        if staging is not None:
+            _fsync_dir(staging)
+        if manifest_changed:
+            _rename(staging / _PENDING, out / MANIFEST_NAME)  # the commit point
+    except BaseException as exc:
+        if manifest_changed and staging is not None and not os.path.lexists(staging / _PENDING):
+            raise  # the commit is done: the new corpus is in place
+        try:
+            for source, target in reversed(moves):
+                _rename(target, source)
+            if moves:
+                _fsync_dir(out / CASES_DIR)
+            if made_cases_dir:
+                os.rmdir(out / CASES_DIR)
+            if staging is not None:
+                _remove_staging(staging, made)
+        except OSError as undo:
+            raise OSError(
+                f"writing {out} failed ({exc}), and undoing the partial write failed too ({undo}); the replaced "
+                f"case files are in {staging}: write the corpus again to finish"
+            ) from exc
+        raise
+    _fsync_dir(out)
+
+    # Committed: now delete what the new manifest no longer lists, then the journals.
+    try:
+        for rel in obsolete:
+            _unlink(out / rel)
+        if obsolete:
+            _fsync_dir(out / CASES_DIR)
+        for path, names in survey.stale:
+            _remove_staging(path, names)
+        if staging is not None:
+            _remove_staging(staging, made)
+        _fsync_dir(out)
+    except OSError as exc:
+        raise OSError(
+            f"the new corpus in {out} is complete, but cleaning up after it failed ({exc}); "
+            "write the corpus again to finish"
+        ) from exc
+    return WriteResult(out, True, ids)
