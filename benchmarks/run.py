@@ -7,19 +7,30 @@ Run from the repository root::
     python benchmarks/run.py --quick          # tiny sizes, a few seconds
 
 Every timing is taken in this one process (best of ``--repeat`` calls, the
-median alongside) and set against a floor measured the same way, so that
-the numbers mean something on any machine:
+median alongside) and set against two floors measured the same way, in
+turns with the subject, so that the numbers mean something on any machine:
 
-(a) ``apply_rope`` on ``(1, 32, 8192, 128)`` float64 against ``np.copy`` of
-    the same array (the memory-bandwidth floor: read every byte once, write
-    every byte once), ONNX's reference evaluator running an opset-23
-    ``RotaryEmbedding`` node with cos/sin caches (float32, the op's own
-    type, and float64), and a plain ``rotate_half`` in PyTorch eager on CPU
-    (float64 and float32).
-(b) ``alibi_bias`` and ``t5_relative_bias`` at ``8192 x 8192`` (one head by
-    default) and ``t5_relative_bucket`` on the ``8192 x 8192`` relative
-    position matrix, each against ``np.copy`` of an array of the output's
-    size and dtype.
+* ``np.copy`` of an array of the output's size and dtype (*allocating*: a
+  fresh output, as every spec function returns one; the first touch of new
+  pages is part of it), and
+* ``np.copyto`` into a preallocated buffer of that size (*into a buffer*:
+  reading and writing every byte once, nothing else).
+
+Every ratio is given against both (columns ``x copy`` and ``x copyto``);
+the targets use the allocating floor.
+
+(a) The rotations on ``(1, 32, 8192, 128)`` float64: ``apply_rope`` (both
+    layouts, and with posref's two-thread split turned off),
+    ``apply_rotary``, ``apply_xpos``, ``apply_axial_rope``, ``apply_mrope``
+    and ``apply_fope``, each with its defaults; then peers running the same
+    RoPE on the same array: ONNX's reference evaluator and onnxruntime
+    (opset-23 ``RotaryEmbedding`` with cos/sin caches), PyTorch eager
+    (``rotate_half``) and JAX ``jit`` on the CPU (float32, and float64 with
+    x64 enabled).  float32 peers are also set against the float32 floors.
+(b) The relative biases that depend on ``key - query`` at ``8192 x 8192``
+    (one head by default), and ``t5_relative_bucket``,
+    ``deberta_log_bucket`` on the ``8192 x 8192`` int64 relative position
+    matrix, each against the floors of its output's size and dtype.
 (c) Generating and verifying the whole golden corpus through the Python
     API (``build_cases`` + ``write_corpus``; ``build_cases`` again +
     ``verify_corpus`` with the regenerated cases).
@@ -29,22 +40,27 @@ the numbers mean something on any machine:
 (e) Peak memory of each large call, measured with ``tracemalloc`` in a
     fresh subprocess per case (NumPy reports its buffers to it), divided
     by the bytes of the call's output.
+(f) Growth: time and peak memory of ``apply_rope``, ``t5_relative_bias``
+    and golden generation over sizes spanning three orders of magnitude,
+    one fresh subprocess per point, with the growth exponent of time and of
+    peak memory in the output size between successive points.
 
 Each result is also checked: outputs of the other implementations agree
 with posref's, sampled rows of the bias matrices agree with a direct
-evaluation of the formula, the corpus verifies.  Targets are reported as
-measured / limit with PASS or MISS; the exit status is 0 unless
-``--strict`` is given and a target is missed or a check fails.
+evaluation, the corpus verifies.  Targets are reported as measured / limit
+with PASS or MISS; the exit status is 0 unless ``--strict`` is given and a
+target is missed or a check fails.
 
 Only NumPy (and posref's own dependencies) is required; rows that need
-torch or onnx are skipped with a note when those cannot be imported.  The
-script benchmarks the posref of the checkout it lives in.
+torch, onnx, onnxruntime or jax are skipped with a note when those cannot
+be imported.  The script benchmarks the posref of the checkout it lives in.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -61,20 +77,46 @@ ROOT = Path(__file__).resolve().parent.parent
 if (ROOT / "posref" / "__init__.py").is_file():
     sys.path.insert(0, str(ROOT))  # benchmark the checkout this script belongs to, installed or not
 
-SECTIONS = ("a", "b", "c", "d", "e")
+SECTIONS = ("a", "b", "c", "d", "e", "f")
 
-FULL = {"rope_shape": (1, 32, 8192, 128), "bias_length": 8192, "repeat": 5}
-QUICK = {"rope_shape": (1, 2, 64, 16), "bias_length": 64, "repeat": 1}
+FULL = {
+    "rope_shape": (1, 32, 8192, 128),
+    "bias_length": 8192,
+    "embedding_shape": (2048, 2048, 16),
+    "repeat": 5,
+    # (f): sizes T of each growth series; see GROWTH
+    "growth": {
+        "apply_rope": [1024, 8192, 65536, 1048576],
+        "t5_relative_bias": [1024, 2048, 4096, 8192, 16384],
+        "golden_apply_rope": [1024, 8192, 65536, 1048576],
+        "golden_t5_relative_bias": [128, 256, 512, 1024],
+    },
+}
+QUICK = {
+    "rope_shape": (1, 2, 64, 16),
+    "bias_length": 64,
+    "embedding_shape": (16, 16, 4),
+    "repeat": 1,
+    "growth": {
+        "apply_rope": [16, 64],
+        "t5_relative_bias": [16, 64],
+        "golden_apply_rope": [16, 64],
+        "golden_t5_relative_bias": [16, 64],
+    },
+}
 
 #: Targets of the benchmark issue: name -> (limit, unit, what).
 LIMITS = {
-    "rope_vs_copy": (6.0, "x", "(a) apply_rope time / np.copy time"),
+    "rope_vs_copy": (3.0, "x", "(a) apply_rope time / np.copy time"),
+    "rotation_vs_copy": (3.0, "x", "(a) rotation time / np.copy time"),
     "rope_vs_onnx_float64": (1.0, "x", "(a) apply_rope time / onnx reference float64 time (same dtype)"),
     "rope_vs_onnx_float32": (1.0, "x", "(a) apply_rope time / onnx reference float32 time (the op's type)"),
+    "bias_vs_copy": (2.0, "x", "(b) bias time / np.copy of its output"),
     "golden_generate": (20.0, "s", "(c) build + write the golden corpus"),
     "golden_verify": (20.0, "s", "(c) regenerate + verify the golden corpus"),
     "conformance_total": (300.0, "s", "(d) all built-in CPU adapters, case building included"),
     "memory": (3.0, "x", "(e) peak traced memory / output bytes"),
+    "growth": (1.1, "", "(f) growth exponent of time and memory in the output size, large sizes"),
 }
 
 
@@ -134,6 +176,8 @@ def machine() -> dict:
         "posref_path": _module_path("posref"),
         "torch": _version("torch"),
         "onnx": _version("onnx"),
+        "onnxruntime": _version("onnxruntime"),
+        "jax": _version("jax"),
     }
     if info["torch"] is not None:
         import torch
@@ -145,12 +189,14 @@ def machine() -> dict:
 # -- timing --------------------------------------------------------------------------------
 
 
-def measure(functions: dict, repeat: int) -> dict:
+def measure(functions: dict, repeat: int, keep=None) -> dict:
     """Time every callable ``repeat`` times, taking turns, and keep each one's last result.
 
     Taking turns (floor, subject, floor, subject, ...) spreads any change in
     the machine's load over all of them, so their ratios stay meaningful on
-    a shared machine.  Returns ``{name: (best s, median s, last result)}``.
+    a shared machine.  Returns ``{name: (best s, median s, last result)}``;
+    with ``keep`` (a set of names) only those results are kept, the others
+    are ``None`` (large outputs are let go as soon as they are timed).
     """
     times: dict = {name: [] for name in functions}
     results: dict = {}
@@ -158,9 +204,12 @@ def measure(functions: dict, repeat: int) -> dict:
         for name, function in functions.items():
             results.pop(name, None)  # let the previous output go before the next call allocates
             start = time.perf_counter()
-            results[name] = function()
+            result = function()
             times[name].append(time.perf_counter() - start)
-    return {name: (min(t), statistics.median(t), results[name]) for name, t in times.items()}
+            if keep is None or name in keep:
+                results[name] = result
+            del result
+    return {name: (min(t), statistics.median(t), results.get(name)) for name, t in times.items()}
 
 
 class Report:
@@ -171,10 +220,12 @@ class Report:
         self.targets: list[dict] = []
         self.checks: list[dict] = []
 
-    def row(self, section, name, *, seconds=None, median=None, floor=None, note="", **extra):
+    def row(self, section, name, *, seconds=None, median=None, floor=None, buffer_floor=None, note="", **extra):
+        """A timed row; ``floor`` is the allocating floor (np.copy), ``buffer_floor`` np.copyto's."""
         ratio = seconds / floor if seconds is not None and floor else None
+        buffer_ratio = seconds / buffer_floor if seconds is not None and buffer_floor else None
         entry = {"section": section, "name": name, "seconds": seconds, "median_seconds": median,
-                 "ratio_to_floor": ratio, "note": note, **extra}
+                 "ratio_to_floor": ratio, "ratio_to_buffer_floor": buffer_ratio, "note": note, **extra}
         self.rows.append(entry)
         return entry
 
@@ -192,7 +243,13 @@ class Report:
         self.checks.append({"section": section, "name": name, "ok": bool(ok), "detail": detail})
 
 
-# -- (a) RoPE --------------------------------------------------------------------------------
+def floors(array: np.ndarray) -> dict:
+    """The two floors for an output shaped and typed like ``array``: allocating copy, copy into a buffer."""
+    buffer = np.empty_like(array)
+    return {"copy": lambda: np.copy(array), "copyto": lambda: np.copyto(buffer, array)}
+
+
+# -- (a) rotations -----------------------------------------------------------------------------
 
 
 def _rope_tables(positions, dim, base=10_000.0):
@@ -201,13 +258,10 @@ def _rope_tables(positions, dim, base=10_000.0):
     return positions.astype(np.float64)[:, None] * base ** (-2.0 * i / dim)
 
 
-def _onnx_rope(x, positions, dtype):
-    """A callable running an opset-23 RotaryEmbedding node in onnx.reference, or a reason it cannot."""
-    try:
-        from onnx import TensorProto, helper
-        from onnx.reference import ReferenceEvaluator
-    except Exception as exc:
-        return None, f"onnx not importable ({type(exc).__name__})"
+def _onnx_model(x, positions, dtype):
+    """An opset-23 RotaryEmbedding model (half layout) and its feeds, cos/sin caches prebuilt."""
+    from onnx import TensorProto, helper
+
     batch, heads, length, head_dim = x.shape
     elem = TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE
     angles = _rope_tables(positions, head_dim)
@@ -223,14 +277,42 @@ def _onnx_rope(x, positions, dtype):
         [helper.make_tensor_value_info("Y", elem, list(x.shape))],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)])
-    evaluator = ReferenceEvaluator(model)
+    model.ir_version = 10  # readable by every onnxruntime that has opset 23
     feeds = {
         "X": x.astype(dtype),
         "cos_cache": np.cos(angles).astype(dtype),
         "sin_cache": np.sin(angles).astype(dtype),
         "position_ids": np.broadcast_to(positions.astype(np.int64), (batch, length)).copy(),
     }
+    return model, feeds
+
+
+def _onnx_rope(x, positions, dtype):
+    """A callable running the RotaryEmbedding node in onnx.reference, or a reason it cannot."""
+    try:
+        from onnx.reference import ReferenceEvaluator
+    except Exception as exc:
+        return None, f"onnx not importable ({type(exc).__name__})"
+    model, feeds = _onnx_model(x, positions, dtype)
+    evaluator = ReferenceEvaluator(model)
     return (lambda: evaluator.run(None, feeds)[0]), ""
+
+
+def _ort_rope(x, positions, dtype):
+    """A callable running the RotaryEmbedding node in onnxruntime on the CPU, or a reason it cannot."""
+    try:
+        import onnxruntime
+    except Exception as exc:
+        return None, f"onnxruntime not importable ({type(exc).__name__})"
+    model, feeds = _onnx_model(x, positions, dtype)
+    try:
+        session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "is invalid" in first and "tensor(double)" in first:
+            first = "onnxruntime's RotaryEmbedding takes float, float16 and bfloat16 only"
+        return None, first[:160]
+    return (lambda: session.run(None, feeds)[0]), ""
 
 
 def _torch_rope(x, positions, dtype_name):
@@ -259,6 +341,50 @@ def _torch_rope(x, positions, dtype_name):
     return apply, ""
 
 
+def _jax_rope(x, positions, dtype_name, cached=True):
+    """A callable applying rotate_half RoPE with jax.jit on the CPU, or a reason it cannot.
+
+    x64 is enabled (float64 needs it).  ``cached``: the cos/sin tables (float64 angles rounded
+    to the working dtype, as for the ONNX caches) are arguments of the jitted function;
+    otherwise they are computed from the positions inside it, in float64 as in the torch peer.
+    """
+    try:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        jax.config.update("jax_platforms", "cpu")
+        import jax.numpy as jnp
+    except Exception as exc:
+        return None, f"jax not importable ({type(exc).__name__})"
+    dtype = np.dtype(dtype_name)
+    head_dim = x.shape[-1]
+
+    def rotate(x, cos, sin):
+        x1, x2 = jnp.split(x, 2, axis=-1)
+        return x * cos + jnp.concatenate([-x2, x1], axis=-1) * sin
+
+    def from_positions(x, positions):
+        inv_freq = 10_000.0 ** (-jnp.arange(0, head_dim, 2, dtype=jnp.float64) / head_dim)
+        freqs = positions.astype(jnp.float64)[:, None] * inv_freq[None, :]
+        emb = jnp.concatenate([freqs, freqs], axis=-1)
+        return rotate(x, jnp.cos(emb).astype(dtype), jnp.sin(emb).astype(dtype))
+
+    try:
+        x_j = jax.device_put(x.astype(dtype))
+        if cached:
+            angles = _rope_tables(positions, head_dim)
+            emb = np.concatenate([angles, angles], axis=-1)
+            args = (x_j, jax.device_put(np.cos(emb).astype(dtype)), jax.device_put(np.sin(emb).astype(dtype)))
+            compiled = jax.jit(rotate)
+        else:
+            args = (x_j, jax.device_put(positions.astype(np.int64)))
+            compiled = jax.jit(from_positions)
+        compiled(*args).block_until_ready()  # compile outside the timing
+    except Exception as exc:
+        return None, f"jax failed: {type(exc).__name__}: {str(exc)[:120]}"
+    return (lambda: compiled(*args).block_until_ready()), ""
+
+
 def _agreement(name, actual, expected, x, dtype_name, report, section="a"):
     """Record whether another implementation's output matches posref's within its dtype's rounding."""
     actual = np.asarray(actual, dtype=np.float64)
@@ -273,52 +399,125 @@ def _agreement(name, actual, expected, x, dtype_name, report, section="a"):
     return error
 
 
+def _mrope_section(head_dim):
+    """Qwen2-VL's split of the D/2 pairs, [16, 24, 24] for D = 128, scaled to other widths."""
+    side = 3 * (head_dim // 2) // 8
+    return [head_dim // 2 - 2 * side, side, side]
+
+
+def rotation_calls(posref, x, positions):
+    """The posref rotations on ``x`` of shape (B, H, T, D) at positions 0..T-1, with their defaults.
+
+    Returns ``{label: (callable, target or None)}``; the callable's own inputs (angles, grids,
+    coefficients) are built here, outside the timing.
+    """
+    length, head_dim = x.shape[-2], x.shape[-1]
+    angles = posref.rope_angles(positions, head_dim)  # (T, D/2), apply_rotary's input
+    width = 128 if length % 128 == 0 else length
+    grid = np.stack([positions // width, positions % width])  # (2, T): a 64 x 128 patch grid at full size
+    section = _mrope_section(head_dim)
+    video = np.stack([positions // 1024, (positions // 32) % 32, positions % 32])  # (3, T): frame, row, column
+    kept = int(np.count_nonzero(posref.fope_frequencies(head_dim, max_sequence_length=length)))
+    columns = min(kept, head_dim // 4)  # the paper's M = min(K, D/4)
+    rng = np.random.default_rng(2)
+    sin_coef = np.eye(kept, columns) + 0.1 * rng.standard_normal((kept, columns))
+    cos_coef = np.eye(kept, columns) + 0.1 * rng.standard_normal((kept, columns))
+
+    def one_thread(call):
+        def run():
+            saved = posref.rope._THREADS
+            posref.rope._THREADS = 1
+            try:
+                return call()
+            finally:
+                posref.rope._THREADS = saved
+
+        return run
+
+    rope = lambda: posref.apply_rope(x, positions)  # noqa: E731
+    return {
+        "posref.apply_rope": (rope, "rope_vs_copy"),
+        "posref.apply_rope, one thread": (one_thread(rope), None),
+        "posref.apply_rope, interleaved": (lambda: posref.apply_rope(x, positions, layout="interleaved"), None),
+        "posref.apply_rotary (angles given)": (lambda: posref.apply_rotary(x, angles), "rotation_vs_copy"),
+        "posref.apply_xpos (interleaved)": (lambda: posref.apply_xpos(x, positions), "rotation_vs_copy"),
+        "posref.apply_axial_rope (interleaved)": (lambda: posref.apply_axial_rope(x, grid), "rotation_vs_copy"),
+        f"posref.apply_mrope {section}": (lambda: posref.apply_mrope(x, video, mrope_section=section),
+                                          "rotation_vs_copy"),
+        f"posref.apply_fope K={kept} M={columns}": (
+            lambda: posref.apply_fope(x, positions, sin_coef, cos_coef, max_sequence_length=length),
+            "rotation_vs_copy"),
+    }
+
+
 def section_rope(report: Report, cfg: dict) -> None:
     import posref
 
     shape = cfg["rope_shape"]
     x = np.random.default_rng(0).standard_normal(shape)
+    x32 = x.astype(np.float32)
     positions = np.arange(shape[-2])
+    rotations = rotation_calls(posref, x, positions)
 
-    functions = {"copy": lambda: np.copy(x), "posref": lambda: posref.apply_rope(x, positions)}
-    skipped = {}
-    for name in ("float64", "float32"):
-        function, why = _onnx_rope(x, positions, np.dtype(name).type)
-        if function is None:
-            skipped[f"onnx {name}"] = why
-        else:
-            functions[f"onnx {name}"] = function
-    for name in ("float64", "float32"):
-        function, why = _torch_rope(x, positions, name)
-        if function is None:
-            skipped[f"torch {name}"] = why
-        else:
-            functions[f"torch {name}"] = function
-    timed = measure(functions, cfg["repeat"])
+    functions = {"copy": floors(x)["copy"], "copyto": floors(x)["copyto"],
+                 "copy float32": floors(x32)["copy"], "copyto float32": floors(x32)["copyto"]}
+    functions.update({label: call for label, (call, _) in rotations.items()})
+    peers = {
+        "onnx reference RotaryEmbedding": (_onnx_rope, ("float64", "float32"), "caches prebuilt"),
+        "onnxruntime RotaryEmbedding": (_ort_rope, ("float32", "float64"), "caches prebuilt"),
+        "torch eager rotate_half": (_torch_rope, ("float64", "float32"), "cos/sin built from positions in the call"),
+        "jax.jit rotate_half": (_jax_rope, ("float32", "float64"), "cos/sin caches prebuilt; x64 on"),
+        "jax.jit rotate_half, tables in jit": (
+            lambda x, p, d: _jax_rope(x, p, d, cached=False), ("float32",),
+            "cos/sin built from positions inside the jitted function"),
+    }
+    skipped, notes, peer_labels = {}, {}, set()
+    for library, (builder, dtypes, note) in peers.items():
+        for name in dtypes:
+            label = f"{library} {name}"
+            dtype = np.dtype(name).type if library.startswith("onnx") else name
+            function, why = builder(x, positions, dtype)
+            if function is None:
+                skipped[label] = why
+            else:
+                functions[label] = function
+                notes[label] = note
+                peer_labels.add(label)
+    timed = measure(functions, cfg["repeat"], keep={"posref.apply_rope"} | peer_labels)
 
-    floor = timed["copy"][0]
-    expected = timed["posref"][2]
-    report.row("a", f"np.copy float64 {shape} (floor)", seconds=floor, median=timed["copy"][1], floor=floor)
-    report.row("a", "posref.apply_rope float64", seconds=timed["posref"][0], median=timed["posref"][1], floor=floor)
-    report.target("rope_vs_copy", timed["posref"][0] / floor)
-    labels = {"onnx": "onnx reference RotaryEmbedding", "torch": "torch eager rotate_half"}
-    for key in ("onnx float64", "onnx float32", "torch float64", "torch float32"):
-        library, name = key.split()
-        label = f"{labels[library]} {name}"
-        if key in skipped:
-            report.row("a", label, note=f"skipped: {skipped[key]}")
-            continue
-        seconds, median, actual = timed[key]
-        if library == "onnx":
-            note = "caches prebuilt" + ("; float64 is outside the op's type list" if name == "float64" else "")
-        else:
-            note = "cos/sin built from positions inside the call"
-            actual = actual.numpy()
-        report.row("a", label, seconds=seconds, median=median, floor=floor, note=note)
-        _agreement(f"{library} {name} agrees with apply_rope", actual, expected, x, name, report)
+    floor, buffer_floor = timed["copy"][0], timed["copyto"][0]
+    floor32, buffer_floor32 = timed["copy float32"][0], timed["copyto float32"][0]
+    report.row("a", f"np.copy float64 {shape} (floor: allocating)", seconds=floor, median=timed["copy"][1],
+               floor=floor, buffer_floor=buffer_floor)
+    report.row("a", f"np.copyto float64 {shape} (floor: into a buffer)", seconds=buffer_floor,
+               median=timed["copyto"][1], floor=floor, buffer_floor=buffer_floor)
+    for label, (_, target) in rotations.items():
+        seconds, median, _ = timed[label]
+        note = "posref's two-thread split off" if label.endswith("one thread") else ""
+        report.row("a", label, seconds=seconds, median=median, floor=floor, buffer_floor=buffer_floor, note=note)
+        if target is not None:
+            report.target(target, seconds / floor, note=label.split()[0].removeprefix("posref."))
+    report.row("a", "np.copy float32 (floor: allocating)", seconds=floor32, median=timed["copy float32"][1],
+               floor=floor32, buffer_floor=buffer_floor32)
+    report.row("a", "np.copyto float32 (floor: into a buffer)", seconds=buffer_floor32,
+               median=timed["copyto float32"][1], floor=floor32, buffer_floor=buffer_floor32)
+    expected = timed["posref.apply_rope"][2]
+    for library, (_, dtypes, _) in peers.items():
+        for name in dtypes:
+            label = f"{library} {name}"
+            if label in skipped:
+                report.row("a", label, note=f"skipped: {skipped[label]}")
+                continue
+            seconds, median, actual = timed[label]
+            own = (floor, buffer_floor) if name == "float64" else (floor32, buffer_floor32)
+            versus = seconds / timed["posref.apply_rope"][0]
+            report.row("a", label, seconds=seconds, median=median, floor=own[0], buffer_floor=own[1],
+                       note=f"{notes[label]}; {versus:.2f} x posref's time; ratios to {name} floors",
+                       time_over_posref=versus)
+            _agreement(f"{label} agrees with apply_rope", actual, expected, x, name, report)
     for name in ("float64", "float32"):
-        key = f"onnx {name}"
-        report.target(f"rope_vs_onnx_{name}", timed["posref"][0] / timed[key][0] if key in timed else None,
+        key = f"onnx reference RotaryEmbedding {name}"
+        report.target(f"rope_vs_onnx_{name}", timed["posref.apply_rope"][0] / timed[key][0] if key in timed else None,
                       note="" if key in timed else "onnx not available")
 
 
@@ -329,56 +528,142 @@ def _sample_rows(length: int) -> list[int]:
     return sorted({0, 1, length // 3, length // 2, length - 2, length - 1} & set(range(length)))
 
 
+def bias_calls(posref, length, heads):
+    """The relative biases at ``length x length``: ``{label: (callable, output like, row check)}``.
+
+    ``row check(result, i)`` says whether row ``i`` of a result is what the function gives for
+    query ``i`` alone (the 1 x S evaluation), or what a direct formula gives.
+    """
+    positions = np.arange(length)
+    relative_position = positions[None, :] - positions[:, None]  # (T, S), key - query
+    floats = np.empty((heads, length, length))
+    ints = np.empty((length, length), dtype=np.int64)
+    rng = np.random.default_rng(1)
+    slopes = posref.alibi_slopes(heads)
+    table = rng.standard_normal((32, heads))  # T5's 32 buckets
+    r1, r2 = rng.uniform(0.5, 2, heads), rng.uniform(0.5, 2, heads)
+    power = rng.uniform(0.5, 2, heads)
+
+    def alone(function, **options):
+        def check(result, i):
+            return np.array_equal(result[..., i, :], function(positions[i:i + 1], positions, **options)[..., 0, :])
+
+        return check
+
+    def alibi_rows(result, i):  # the paper's -m (i - j) for j <= i, -inf above the diagonal
+        j = np.arange(length)
+        return np.array_equal(result[:, i, :], np.where(j > i, -np.inf, -slopes[:, None] * (i - j)[None, :]))
+
+    def t5_rows(result, i):  # one row of the Toeplitz matrix, bucketed on its own
+        return np.array_equal(result[:, i, :], table[posref.t5_relative_bucket(np.arange(length) - i)].T)
+
+    def bucket_rows(result, i):
+        return np.array_equal(result[i], posref.t5_relative_bucket(np.arange(length) - i))
+
+    def deberta_rows(result, i):
+        return np.array_equal(result[i], posref.deberta_log_bucket(np.arange(length) - i, bucket_size=256,
+                                                                   max_position=512))
+
+    return {
+        "posref.alibi_bias (distance, causal)": (
+            lambda: posref.alibi_bias(slopes, positions, positions), floats, alibi_rows),
+        "posref.alibi_bias (symmetric, bidirectional)": (
+            lambda: posref.alibi_bias(slopes, positions, positions, form="symmetric", causal=False), floats,
+            alone(lambda q, k: posref.alibi_bias(slopes, q, k, form="symmetric", causal=False))),
+        "posref.t5_relative_bias (bidirectional)": (
+            lambda: posref.t5_relative_bias(table, positions, positions), floats, t5_rows),
+        "posref.kerple_log_bias": (
+            lambda: posref.kerple_log_bias(positions, positions, r1=r1, r2=r2), floats,
+            alone(posref.kerple_log_bias, r1=r1, r2=r2)),
+        "posref.kerple_power_bias": (
+            lambda: posref.kerple_power_bias(positions, positions, a=r1, p=power), floats,
+            alone(posref.kerple_power_bias, a=r1, p=power)),
+        "posref.sandwich_bias (dim 128)": (
+            lambda: posref.sandwich_bias(positions, positions, dim=128, num_heads=heads), floats,
+            alone(posref.sandwich_bias, dim=128, num_heads=heads)),
+        "posref.fire_normalized_distance": (
+            lambda: posref.fire_normalized_distance(positions, positions), floats[0],
+            alone(posref.fire_normalized_distance)),
+        "posref.t5_relative_bucket (int64 input)": (
+            lambda: posref.t5_relative_bucket(relative_position), ints, bucket_rows),
+        "posref.deberta_log_bucket (256, 512; int64 input)": (
+            lambda: posref.deberta_log_bucket(relative_position, bucket_size=256, max_position=512), ints,
+            deberta_rows),
+        "posref.shaw_relative_index (k = 128)": (
+            lambda: posref.shaw_relative_index(positions, positions, max_relative_position=128), ints,
+            alone(posref.shaw_relative_index, max_relative_position=128)),
+    }
+
+
+#: Names of the row checks the smoke test looks for.
+ROW_CHECKS = {
+    "posref.alibi_bias (distance, causal)": "alibi_bias rows match -m (i - j)",
+    "posref.t5_relative_bias (bidirectional)": "t5_relative_bias rows match table[bucket(j - i)]",
+    "posref.t5_relative_bucket (int64 input)": "t5_relative_bucket rows match bucket(j - i)",
+}
+
+
 def section_bias(report: Report, cfg: dict, heads: int) -> None:
     import posref
 
     length = cfg["bias_length"]
-    positions = np.arange(length)
     rows = _sample_rows(length)
-    source = np.ones((heads, length, length))
-    relative_position = positions[None, :] - positions[:, None]  # (T, S), key - query
-    slopes = posref.alibi_slopes(heads)
-    table = np.random.default_rng(1).standard_normal((32, heads))  # T5's 32 buckets
-    timed = measure({
-        "copy": lambda: np.copy(source),
-        "alibi": lambda: posref.alibi_bias(slopes, positions, positions),
-        "t5 bias": lambda: posref.t5_relative_bias(table, positions, positions),
-        "copy int": lambda: np.copy(relative_position),
-        "t5 bucket": lambda: posref.t5_relative_bucket(relative_position),
-    }, cfg["repeat"])
-    source = None  # the floor's input is no longer needed
+    calls = bias_calls(posref, length, heads)
 
-    floor = timed["copy"][0]
-    report.row("b", f"np.copy float64 ({heads}, {length}, {length}) (floor)", seconds=floor,
-               median=timed["copy"][1], floor=floor)
-    seconds, median, bias = timed["alibi"]
-    report.row("b", "posref.alibi_bias (distance, causal)", seconds=seconds, median=median, floor=floor)
-    # direct formula on sampled query rows: -m (i - j) for j <= i, -inf above the diagonal
-    ok = bias.shape == (heads, length, length)
-    for i in rows:
-        j = np.arange(length)
-        want = np.where(j > i, -np.inf, -slopes[:, None] * (i - j)[None, :])
-        ok = ok and np.array_equal(bias[:, i, :], want)
-    report.check("b", "alibi_bias rows match -m (i - j)", ok, f"rows {rows}")
+    # FIRE's MLP: the default arithmetic multiplies per pair (see the note), so a smaller matrix
+    fire_length = max(2, length // 4)
+    fire_positions = np.arange(fire_length)
+    rng = np.random.default_rng(3)
+    w1, b1 = rng.standard_normal((1, 32)), rng.standard_normal(32)
+    w2, b2 = rng.standard_normal((32, heads)), rng.standard_normal(heads)
+    calls["posref.fire_bias (K = 32)"] = (
+        lambda: posref.fire_bias(fire_positions, fire_positions, w1, b1, w2, b2),
+        np.empty((heads, fire_length, fire_length)), None)
+    # Shaw's embeddings have a feature axis: (T, S, D) at a size whose output is 512 MiB
+    t, s, d = cfg["embedding_shape"]
+    embedding_table = rng.standard_normal((2 * 128 + 1, d))
+    query, key = np.arange(t), np.arange(s)
+    calls["posref.shaw_relative_embeddings (k = 128)"] = (
+        lambda: posref.shaw_relative_embeddings(embedding_table, query, key, max_relative_position=128),
+        np.empty((t, s, d)), None)
 
-    seconds, median, bias = timed["t5 bias"]
-    report.row("b", "posref.t5_relative_bias (bidirectional)", seconds=seconds, median=median, floor=floor)
-    ok = bias.shape == (heads, length, length)
-    for i in rows:
-        bucket = posref.t5_relative_bucket(np.arange(length) - i)  # one row of the Toeplitz matrix
-        ok = ok and np.array_equal(bias[:, i, :], table[bucket].T)
-    report.check("b", "t5_relative_bias rows match table[bucket(j - i)]", ok, f"rows {rows}")
-    del bias, timed["alibi"], timed["t5 bias"]
+    # Each function takes turns with the two floors of its own output (size and dtype); every
+    # ratio then uses the best floor of that kind over all the functions that share it.
+    measured, best = {}, {}
+    for label, (call, like, check) in calls.items():
+        source = np.ones(like.shape, dtype=like.dtype)
+        bounds = floors(source)
+        timed = measure({"copy": bounds["copy"], "copyto": bounds["copyto"], label: call}, cfg["repeat"],
+                        keep={label} if check is not None else set())
+        source = bounds = None
+        kind = f"{like.dtype} {like.shape}"
+        for floor in ("copy", "copyto"):
+            if (kind, floor) not in best or timed[floor][0] < best[kind, floor][0]:
+                best[kind, floor] = timed[floor][:2]
+        seconds, median, result = timed[label]
+        measured[label] = (kind, seconds, median)
+        if check is not None:
+            ok = result.shape == like.shape and all(check(result, i) for i in rows)
+            name = ROW_CHECKS.get(label, f"{label.removeprefix('posref.')} rows match the query alone")
+            report.check("b", name, ok, f"rows {rows}")
+        del result, timed
 
-    floor_int = timed["copy int"][0]
-    report.row("b", f"np.copy int64 ({length}, {length}) (floor)", seconds=floor_int,
-               median=timed["copy int"][1], floor=floor_int)
-    seconds, median, bucket = timed["t5 bucket"]
-    report.row("b", "posref.t5_relative_bucket (bidirectional)", seconds=seconds, median=median, floor=floor_int)
-    # each row is the bucket of j - i: compare with the row computed on its own
-    ok = bucket.shape == (length, length) and all(
-        np.array_equal(bucket[i], posref.t5_relative_bucket(np.arange(length) - i)) for i in rows)
-    report.check("b", "t5_relative_bucket rows match bucket(j - i)", ok, f"rows {rows}")
+    shown = set()
+    for label, (kind, seconds, median) in measured.items():
+        floor, buffer_floor = best[kind, "copy"][0], best[kind, "copyto"][0]
+        if kind not in shown:
+            shown.add(kind)
+            report.row("b", f"np.copy {kind} (floor: allocating)", seconds=floor, median=best[kind, "copy"][1],
+                       floor=floor, buffer_floor=buffer_floor)
+            report.row("b", f"np.copyto {kind} (floor: into a buffer)", seconds=buffer_floor,
+                       median=best[kind, "copyto"][1], floor=floor, buffer_floor=buffer_floor)
+        note = f"output {kind}"
+        if label.startswith("posref.fire_bias"):
+            note += ("; only the logarithm is tabled: the MLP runs per pair in the default arithmetic (NumPy's "
+                     "BLAS rounds a row differently by matrix shape); inside precise() it runs per offset")
+        report.row("b", label, seconds=seconds, median=median, floor=floor, buffer_floor=buffer_floor, note=note)
+        if not label.startswith("posref.fire_bias"):
+            report.target("bias_vs_copy", seconds / floor, note=label.removeprefix("posref."))
 
 
 # -- (c) golden corpus ---------------------------------------------------------------------
@@ -577,14 +862,113 @@ def section_memory(report: Report, cfg: dict, heads: int, quick: bool) -> None:
             worst = ratio
 
 
+# -- (f) growth --------------------------------------------------------------------------------
+
+#: Growth series: name -> what is measured at size T.
+GROWTH = {
+    "apply_rope": "apply_rope, x float64 (1, 1, T, 128), positions 0..T-1",
+    "t5_relative_bias": "t5_relative_bias, one head, (1, T, T) float64, positions 0..T-1",
+    "golden_apply_rope": "golden generation (build_cases + write_corpus, precise arithmetic, with the "
+                         "float32/float16/bfloat16 re-evaluations) of one apply_rope case, x (1, 1, T, 8)",
+    "golden_t5_relative_bias": "golden generation of one t5_relative_bias case, table (32, 2), positions 0..T-1",
+}
+
+
+def _growth_call(name: str, size: int):
+    """(callable doing the measured work, output bytes or None if counted after the call)."""
+    import posref
+
+    if name == "apply_rope":
+        x = np.random.default_rng(0).standard_normal((1, 1, size, 128))
+        positions = np.arange(size)
+        return lambda: posref.apply_rope(x, positions)
+    if name == "t5_relative_bias":
+        table = np.random.default_rng(1).standard_normal((32, 1))
+        positions = np.arange(size)
+        return lambda: posref.t5_relative_bias(table, positions, positions)
+    from posref.golden import write_corpus
+    from posref.golden.registry import Arange, CaseSpec, Normal, build_cases
+
+    if name == "golden_apply_rope":
+        spec = CaseSpec(id=f"growth.apply_rope.t{size}", function="apply_rope",
+                        inputs={"x": Normal((1, 1, size, 8)), "positions": Arange(0, size)}, tolerance="rope")
+    else:
+        spec = CaseSpec(id=f"growth.t5_relative_bias.t{size}", function="t5_relative_bias",
+                        inputs={"table": Normal((32, 2)), "query_positions": Arange(0, size),
+                                "key_positions": Arange(0, size)}, tolerance="t5_bias")
+
+    def generate():
+        with tempfile.TemporaryDirectory(prefix="posref-growth-") as tmp:
+            write_corpus(build_cases([spec]), Path(tmp) / "golden")
+            return sum(f.stat().st_size for f in (Path(tmp) / "golden").rglob("*") if f.is_file())
+
+    return generate
+
+
+def growth_point(name: str, size: int) -> dict:
+    """Time (best of a few calls) and peak memory of one growth point, in this (fresh) process."""
+    call = _growth_call(name, size)
+    rss_before = _reset_peak_rss()
+    tracemalloc.start()
+    start = time.perf_counter()
+    result = call()
+    first = time.perf_counter() - start
+    _, traced = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    peak_rss = _status_bytes("VmHWM")
+    output = int(result) if isinstance(result, int) else _output_bytes(result)
+    del result
+    times = [first]
+    # untraced calls: at least two unless a call takes over 20 s, more while they are cheap
+    while (len(times) < 3 and first < 20.0) or (sum(times) < 2.0 and len(times) < 6):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    growth = peak_rss - rss_before if peak_rss is not None and rss_before is not None else None
+    return {"series": name, "size": size, "seconds": min(times[1:]) if len(times) > 1 else first,
+            "calls": len(times), "output_bytes": output, "peak_traced_bytes": traced,
+            "peak_rss_growth_bytes": growth}
+
+
+def _exponent(a: dict, b: dict, key: str) -> float | None:
+    """d log(key) / d log(output bytes) between two growth points."""
+    if not a.get(key) or not b.get(key) or a["output_bytes"] == b["output_bytes"]:
+        return None
+    return math.log(b[key] / a[key]) / math.log(b["output_bytes"] / a["output_bytes"])
+
+
+def section_growth(report: Report, cfg: dict, quick: bool) -> None:
+    for name, sizes in cfg["growth"].items():
+        points = []
+        for size in sizes:
+            command = [sys.executable, str(Path(__file__).resolve()), "--growth-point", name, str(size)]
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                report.row("f", f"{name} T={size}", note=f"subprocess failed: {done.stderr.strip().splitlines()[-1:]}")
+                report.check("f", f"{name} T={size} measured", False, done.stderr.strip()[-500:])
+                continue
+            point = json.loads(done.stdout.strip().splitlines()[-1])
+            previous = points[-1] if points else None
+            point["time_exponent"] = _exponent(previous, point, "seconds") if previous else None
+            point["memory_exponent"] = _exponent(previous, point, "peak_traced_bytes") if previous else None
+            points.append(point)
+            report.row("f", f"{name} T={size}", seconds=point["seconds"], note=GROWTH[name], growth=point,
+                       memory_ratio=point["peak_traced_bytes"] / point["output_bytes"])
+        if len(points) >= 2 and not quick:
+            last = points[-1]
+            worst = max(e for e in (last["time_exponent"], last["memory_exponent"]) if e is not None)
+            report.target("growth", worst, note=f"{name}, T {points[-2]['size']} -> {last['size']}")
+
+
 # -- output --------------------------------------------------------------------------------
 
 TITLES = {
-    "a": "(a) RoPE application",
+    "a": "(a) rotations",
     "b": "(b) bias matrices",
     "c": "(c) golden corpus",
     "d": "(d) conformance runs (CPU)",
     "e": "(e) peak memory (tracemalloc, subprocess per case)",
+    "f": "(f) growth (subprocess per point; exponents of time and traced memory in the output size)",
 }
 
 
@@ -592,6 +976,20 @@ def _fmt_seconds(value) -> str:
     if value is None:
         return "-"
     return f"{value:.2e}" if value < 0.01 else f"{value:.4f}" if value < 10 else f"{value:.1f}"
+
+
+def _fmt_ratio(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _fmt_bytes(value) -> str:
+    if value is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return "-"
 
 
 def render(result: dict) -> str:
@@ -602,8 +1000,11 @@ def render(result: dict) -> str:
         f"{m['platform']}",
         f"versions: Python {m['python']}, numpy {m['numpy']}, posref {m['posref']} ({m['posref_path']}), "
         f"torch {m['torch']}"
-        + (f" ({m['torch_threads']} threads)" if m.get("torch_threads") else "") + f", onnx {m['onnx']}",
+        + (f" ({m['torch_threads']} threads)" if m.get("torch_threads") else "")
+        + f", onnx {m['onnx']}, onnxruntime {m.get('onnxruntime')}, jax {m.get('jax')}",
         f"command: {result['command']}",
+        "ratios: 'x copy' = time / np.copy of an array like the output (allocating floor, used by the targets); "
+        "'x copyto' = time / np.copyto into a preallocated buffer",
     ]
     for section in result["sections"]:
         rows = [r for r in result["rows"] if r["section"] == section]
@@ -617,11 +1018,25 @@ def render(result: dict) -> str:
                 ratio = "-" if r.get("memory_ratio") is None else f"{r['memory_ratio']:.2f}x"
                 lines.append(f"  {r['name']:<{width}}  {ratio:>11}  {r['note']}")
             continue
-        lines.append(f"  {'case':<{width}}  {'best s':>8}  {'median s':>8}  {'x floor':>8}  note")
+        if section == "f":
+            lines.append(f"  {'series, size':<{width}}  {'best s':>8}  {'output':>10}  {'peak traced':>11}  "
+                         f"{'peak RSS +':>10}  {'time exp':>8}  {'mem exp':>7}")
+            for r in rows:
+                g = r.get("growth") or {}
+                lines.append(f"  {r['name']:<{width}}  {_fmt_seconds(r['seconds']):>8}  "
+                             f"{_fmt_bytes(g.get('output_bytes')):>10}  {_fmt_bytes(g.get('peak_traced_bytes')):>11}  "
+                             f"{_fmt_bytes(g.get('peak_rss_growth_bytes')):>10}  "
+                             f"{_fmt_ratio(g.get('time_exponent')):>8}  {_fmt_ratio(g.get('memory_exponent')):>7}"
+                             + (f"  {r['note']}" if not g else ""))
+            for name, what in GROWTH.items():
+                if any(r["name"].startswith(name + " ") for r in rows):
+                    lines.append(f"  {name}: {what}")
+            continue
+        lines.append(f"  {'case':<{width}}  {'best s':>8}  {'median s':>8}  {'x copy':>7}  {'x copyto':>8}  note")
         for r in rows:
-            ratio = "-" if r["ratio_to_floor"] is None else f"{r['ratio_to_floor']:.2f}"
             lines.append(f"  {r['name']:<{width}}  {_fmt_seconds(r['seconds']):>8}  "
-                         f"{_fmt_seconds(r['median_seconds']):>8}  {ratio:>8}  {r['note']}")
+                         f"{_fmt_seconds(r['median_seconds']):>8}  {_fmt_ratio(r['ratio_to_floor']):>7}  "
+                         f"{_fmt_ratio(r.get('ratio_to_buffer_floor')):>8}  {r['note']}")
     if result["targets"]:
         lines += ["", "targets (measured / limit)"]
         width = max(len(t["what"]) for t in result["targets"])
@@ -662,6 +1077,7 @@ def run(args: argparse.Namespace) -> dict:
         "c": lambda: section_golden(report, cfg),
         "d": lambda: section_conformance(report, cfg),
         "e": lambda: section_memory(report, cfg, args.bias_heads, args.quick),
+        "f": lambda: section_growth(report, cfg, args.quick),
     }
     for section in sections:
         start = time.perf_counter()
@@ -703,17 +1119,21 @@ def main(argv=None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed or a check fails")
     parser.add_argument("--repeat", type=_positive, help="calls per timing (best is reported; default 5, quick 1)")
     parser.add_argument("--only", type=_sections, default="".join(SECTIONS),
-                        help="sections to run, e.g. 'ab' or 'a,c' (default all: a b c d e)")
+                        help="sections to run, e.g. 'ab' or 'a,c' (default all: a b c d e f)")
     parser.add_argument("--bias-heads", type=_positive, default=1,
                         help="heads H of the (H, T, S) bias matrices in (b) and (e) (default 1)")
     parser.add_argument("--adapter", action="append",
                         help="only this built-in adapter in (d) (repeatable; default all, quick: reference)")
     parser.add_argument("--memory-case", choices=MEMORY_CASES, help=argparse.SUPPRESS)
+    parser.add_argument("--growth-point", nargs=2, metavar=("SERIES", "T"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.memory_case:  # child process of section (e)
         cfg = dict(QUICK if args.quick else FULL)
         print(json.dumps(memory_case(args.memory_case, cfg, args.bias_heads)))
+        return 0
+    if args.growth_point:  # child process of section (f)
+        print(json.dumps(growth_point(args.growth_point[0], int(args.growth_point[1]))))
         return 0
 
     result = run(args)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from posref import _arith
+from posref import _arith, _difference
 from posref._spec import spec
 from posref._validate import ensure_array, ensure_bool, ensure_choice, ensure_int, ensure_positions, ensure_real
 
@@ -128,6 +128,11 @@ def alibi_slopes(num_heads, /, *, rule="paper", max_bias=8.0):
     return slopes
 
 
+def _sorted(positions):
+    """Whether a 1-D array is non-decreasing."""
+    return positions.size < 2 or bool(np.all(positions[1:] >= positions[:-1]))
+
+
 def _query_blocks(num_queries, num_keys, block_bytes=2**16):
     """Slices of query rows such that one ``(t, S)`` float64 plane is at most about ``block_bytes``.
 
@@ -237,6 +242,23 @@ def alibi_bias(slopes, query_positions, key_positions, /, *, form="distance", ca
     scale = ensure_real("scale", scale, exclusive_minimum=0.0)
     anchor = key_positions.max() if key_positions.size else 0.0
     bias = np.empty((slopes.size, query_positions.size, key_positions.size))  # (H, T, S)
+    if form in ("distance", "symmetric"):
+        found = _difference.offsets(query_positions, key_positions)
+        if found is not None:  # integer positions: one value per offset r, gathered into the matrix
+            relative_position = found.values().astype(np.float64)  # the exact r = p^k - p^q of those pairs
+            linear = relative_position if form == "distance" else -np.abs(relative_position)
+            table = scale * slopes[:, None] * linear + 0.0  # (H, hi - lo + 1); + 0.0 turns -0.0 into 0.0
+            if causal:
+                table[:, relative_position > 0] = -np.inf
+            return found.fill(table, bias, lead=1)
+    elif causal and _sorted(key_positions):  # a row is the key vector, masked from the first later key on
+        linear = key_positions if form == "key_index" else key_positions - anchor
+        row = np.multiply(scale * slopes[:, None], linear) + 0.0  # (H, S)
+        ends = np.searchsorted(key_positions, query_positions, side="right")  # keys j < end have r <= 0
+        for t, end in enumerate(ends.tolist()):
+            bias[:, t, :end] = row[:, :end]
+            bias[:, t, end:] = -np.inf
+        return bias
     for rows in _query_blocks(query_positions.size, key_positions.size):
         relative_position = key_positions[None, :] - query_positions[rows, None]  # (t, S)
         if form == "distance":

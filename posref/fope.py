@@ -13,7 +13,7 @@ import numpy as np
 from posref import _arith
 from posref._spec import spec
 from posref._validate import ensure_array, ensure_int, ensure_positions, ensure_real, ensure_same_shape
-from posref.rope import _check_positions_against, rope_frequencies
+from posref.rope import _array_tables, _check_positions_against, _float_view, _rotate, _x_error_first, rope_frequencies
 
 __all__ = ["fope_frequencies", "apply_fope"]
 
@@ -257,49 +257,54 @@ def apply_fope(
     >>> apply_fope(x, 0, eye, eye, max_sequence_length=100, pad_sin=0.0)
     array([1., 2., 3., 4.])
     """
-    x = ensure_array("x", x, min_ndim=1)
-    positions = ensure_positions("positions", positions, integer=False)
-    sin_coef = ensure_array("sin_coef", sin_coef, ndim=(2, 3))
-    cos_coef = ensure_array("cos_coef", cos_coef, ndim=(2, 3))
-    ensure_same_shape(("sin_coef", "cos_coef"), (sin_coef, cos_coef))
-    base = ensure_real("base", base, exclusive_minimum=1.0)
-    max_sequence_length = ensure_int("max_sequence_length", max_sequence_length, minimum=1)
-    floor_ratio = ensure_real("floor_ratio", floor_ratio, minimum=0.0)
-    pad_sin = ensure_real("pad_sin", pad_sin)
-    position_offset = ensure_real("position_offset", position_offset, minimum=0.0)
-    head_dim = x.shape[-1]
-    if head_dim == 0 or head_dim % 2:
-        raise ValueError(f"x must have an even, non-zero last dimension (head_dim D), got shape {x.shape}")
-    if fourier_dim is None:
-        fourier_dim = head_dim
-    else:
-        fourier_dim = ensure_int("fourier_dim", fourier_dim, minimum=1, even=True)
-    _check_positions_against(positions, x)
-    theta = _kept_frequencies(fourier_dim, base, max_sequence_length, floor_ratio)  # (K,)
-    num_kept, num_out = theta.shape[0], sin_coef.shape[-1]
-    if sin_coef.shape[-2] != num_kept:
-        raise ValueError(
-            f"sin_coef and cos_coef must have K = {num_kept} rows, the number of frequencies "
-            f"fope_frequencies({fourier_dim}, base={base}, max_sequence_length={max_sequence_length}, "
-            f"floor_ratio={floor_ratio}) keeps, got shape {sin_coef.shape}"
-        )
-    if num_out > head_dim // 2:
-        raise ValueError(
-            f"sin_coef and cos_coef must have at most {head_dim // 2} columns (M <= D/2 output pairs "
-            f"for x of shape {x.shape}), got shape {sin_coef.shape}"
-        )
-    if sin_coef.ndim == 3:
-        if x.ndim < 3:
+    x, x_checked = _float_view("x", x)
+    with _x_error_first("x", x, x_checked):
+        positions = ensure_positions("positions", positions, integer=False)
+        sin_coef = ensure_array("sin_coef", sin_coef, ndim=(2, 3))
+        cos_coef = ensure_array("cos_coef", cos_coef, ndim=(2, 3))
+        ensure_same_shape(("sin_coef", "cos_coef"), (sin_coef, cos_coef))
+        base = ensure_real("base", base, exclusive_minimum=1.0)
+        max_sequence_length = ensure_int("max_sequence_length", max_sequence_length, minimum=1)
+        floor_ratio = ensure_real("floor_ratio", floor_ratio, minimum=0.0)
+        pad_sin = ensure_real("pad_sin", pad_sin)
+        position_offset = ensure_real("position_offset", position_offset, minimum=0.0)
+        head_dim = x.shape[-1]
+        if head_dim == 0 or head_dim % 2:
+            raise ValueError(f"x must have an even, non-zero last dimension (head_dim D), got shape {x.shape}")
+        if fourier_dim is None:
+            fourier_dim = head_dim
+        else:
+            fourier_dim = ensure_int("fourier_dim", fourier_dim, minimum=1, even=True)
+        _check_positions_against(positions, x)
+        theta = _kept_frequencies(fourier_dim, base, max_sequence_length, floor_ratio)  # (K,)
+        num_kept, num_out = theta.shape[0], sin_coef.shape[-1]
+        if sin_coef.shape[-2] != num_kept:
             raise ValueError(
-                f"x must have shape (..., H, T, D) when the coefficients are per head (3-D), got shape {x.shape}"
+                f"sin_coef and cos_coef must have K = {num_kept} rows, the number of frequencies "
+                f"fope_frequencies({fourier_dim}, base={base}, max_sequence_length={max_sequence_length}, "
+                f"floor_ratio={floor_ratio}) keeps, got shape {sin_coef.shape}"
             )
-        if sin_coef.shape[0] != x.shape[-3]:
+        if num_out > head_dim // 2:
             raise ValueError(
-                f"sin_coef and cos_coef must have one matrix per head, H = x.shape[-3] = {x.shape[-3]}, "
-                f"got shape {sin_coef.shape} for x of shape {x.shape}"
+                f"sin_coef and cos_coef must have at most {head_dim // 2} columns (M <= D/2 output pairs "
+                f"for x of shape {x.shape}), got shape {sin_coef.shape}"
             )
+        if sin_coef.ndim == 3:
+            if x.ndim < 3:
+                raise ValueError(
+                    f"x must have shape (..., H, T, D) when the coefficients are per head (3-D), got shape {x.shape}"
+                )
+            if sin_coef.shape[0] != x.shape[-3]:
+                raise ValueError(
+                    f"sin_coef and cos_coef must have one matrix per head, H = x.shape[-3] = {x.shape[-3]}, "
+                    f"got shape {sin_coef.shape} for x of shape {x.shape}"
+                )
 
-    p = np.broadcast_to(positions + position_offset, x.shape[:-1])  # (..., [H,] T)
+    # The plain formula evaluates the series at positions broadcast to x.shape[:-1]; the values depend on
+    # the position (and, with per-head coefficients, the head) only, so they are evaluated once per
+    # distinct (position, head) and broadcast by _rotate.
+    rows = positions.shape if sin_coef.ndim == 2 else np.broadcast_shapes(positions.shape, (x.shape[-3], 1))
+    p = np.broadcast_to(positions + position_offset, rows)  # (..., [H,] T)
     phi = p[..., None] * theta  # (..., K)
     if sin_coef.ndim == 2:
         sin_f = _arith.einsum("...k,km->...m", _arith.sin(phi), sin_coef)  # (..., M)
@@ -307,9 +312,11 @@ def apply_fope(
     else:
         sin_f = _arith.einsum("...htk,hkm->...htm", _arith.sin(phi), sin_coef)  # (..., H, T, M)
         cos_f = _arith.einsum("...htk,hkm->...htm", _arith.cos(phi), cos_coef)
-    pad_shape = x.shape[:-1] + (head_dim // 2 - num_out,)
+    pad_shape = rows + (head_dim // 2 - num_out,)
     sin_f = np.concatenate([sin_f, np.full(pad_shape, pad_sin)], axis=-1)  # (..., D/2)
     cos_f = np.concatenate([cos_f, np.ones(pad_shape)], axis=-1)
     half = head_dim // 2
-    rotated_half = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)  # rotate_half(x)
-    return x * np.concatenate([cos_f, cos_f], axis=-1) + rotated_half * np.concatenate([sin_f, sin_f], axis=-1)
+    # x * [c, c] + rotate_half(x) * [s, s], rotate_half(x) = [-x_b, x_a]: pair j turns into
+    # (x_a c - x_b s, x_b c + x_a s), the rotation of apply_rope's half layout
+    return _rotate(x, _array_tables(cos_f, sin_f), "half", slice(0, half), slice(half, head_dim),
+                   check_x=None if x_checked else "x")

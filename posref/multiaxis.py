@@ -30,14 +30,13 @@ import numpy as np
 from posref import _arith
 from posref._spec import spec
 from posref._validate import (
-    ensure_array,
     ensure_bool,
     ensure_choice,
     ensure_int,
     ensure_positions,
     ensure_real,
 )
-from posref.rope import apply_rotary, rope_frequencies
+from posref.rope import _float_view, _rotate_by_angles, _x_error_first, rope_frequencies
 
 __all__ = [
     "sincos_2d_encoding",
@@ -473,20 +472,22 @@ def apply_axial_rope(
     >>> bool(np.isclose(score([1, 2], [4, 3]), score([5, 7], [8, 8])))
     True
     """
-    x = ensure_array("x", x, min_ndim=1)
-    positions_2d = ensure_positions("positions_2d", positions_2d, integer=False, min_ndim=1)
-    base = ensure_real("base", base, exclusive_minimum=1.0)
-    axis_order = ensure_choice("axis_order", axis_order, AXIS_ORDERS)
-    frequencies = ensure_choice("frequencies", frequencies, AXIAL_FREQUENCIES)
-    layout = ensure_choice("layout", layout, ROTARY_LAYOUTS)
-    d = x.shape[-1]
-    if d == 0 or d % 4:
-        raise ValueError(f"x must have a last dimension (D) that is a positive multiple of 4, got shape {x.shape}")
-    if positions_2d.shape[0] != 2:
-        raise ValueError(f"positions_2d must have first dimension 2 (row, column), got shape {positions_2d.shape}")
-    _check_broadcast(x, positions_2d, "positions_2d")
+    x, x_checked = _float_view("x", x)
+    with _x_error_first("x", x, x_checked):
+        positions_2d = ensure_positions("positions_2d", positions_2d, integer=False, min_ndim=1)
+        base = ensure_real("base", base, exclusive_minimum=1.0)
+        axis_order = ensure_choice("axis_order", axis_order, AXIS_ORDERS)
+        frequencies = ensure_choice("frequencies", frequencies, AXIAL_FREQUENCIES)
+        layout = ensure_choice("layout", layout, ROTARY_LAYOUTS)
+        d = x.shape[-1]
+        if d == 0 or d % 4:
+            raise ValueError(f"x must have a last dimension (D) that is a positive multiple of 4, got shape {x.shape}")
+        if positions_2d.shape[0] != 2:
+            raise ValueError(f"positions_2d must have first dimension 2 (row, column), got shape {positions_2d.shape}")
+        _check_broadcast(x, positions_2d, "positions_2d")
     angles = _axial_angles(positions_2d, d, base, axis_order, frequencies)  # (..., D/2)
-    return apply_rotary(x, angles, layout=layout)
+    # apply_rotary(x, angles, layout=layout), without checking x twice
+    return _rotate_by_angles(x, angles, layout, check_x=None if x_checked else "x")
 
 
 # -- M-RoPE ---------------------------------------------------------------------------------
@@ -676,23 +677,25 @@ def apply_mrope(x, positions, /, *, base=10_000.0, mrope_section, interleaved=Fa
     >>> bool(np.allclose(m, apply_rotary(x, rope_angles(5, 8))))
     True
     """
-    x = ensure_array("x", x, min_ndim=1)
-    positions = ensure_positions("positions", positions, integer=False, min_ndim=1)
-    base = ensure_real("base", base, exclusive_minimum=1.0)
-    section = _ensure_mrope_section(mrope_section)
-    interleaved = ensure_bool("interleaved", interleaved)
-    layout = ensure_choice("layout", layout, ROTARY_LAYOUTS)
-    d = x.shape[-1]
-    if d == 0 or d % 2:
-        raise ValueError(f"x must have an even, non-zero last dimension (D), got shape {x.shape}")
-    if positions.shape[0] != 3:
-        raise ValueError(
-            f"positions must have first dimension 3 (temporal, height, width), got shape {positions.shape}"
-        )
-    _check_mrope_fit(section, d // 2, interleaved, f"D/2 = {d // 2} (x has shape {x.shape})")
-    _check_broadcast(x, positions, "positions")
+    x, x_checked = _float_view("x", x)
+    with _x_error_first("x", x, x_checked):
+        positions = ensure_positions("positions", positions, integer=False, min_ndim=1)
+        base = ensure_real("base", base, exclusive_minimum=1.0)
+        section = _ensure_mrope_section(mrope_section)
+        interleaved = ensure_bool("interleaved", interleaved)
+        layout = ensure_choice("layout", layout, ROTARY_LAYOUTS)
+        d = x.shape[-1]
+        if d == 0 or d % 2:
+            raise ValueError(f"x must have an even, non-zero last dimension (D), got shape {x.shape}")
+        if positions.shape[0] != 3:
+            raise ValueError(
+                f"positions must have first dimension 3 (temporal, height, width), got shape {positions.shape}"
+            )
+        _check_mrope_fit(section, d // 2, interleaved, f"D/2 = {d // 2} (x has shape {x.shape})")
+        _check_broadcast(x, positions, "positions")
     angles = _mrope_angles(positions, d, base, section, interleaved)  # (..., D/2)
-    return apply_rotary(x, angles, layout=layout)
+    # apply_rotary(x, angles, layout=layout), without checking x twice
+    return _rotate_by_angles(x, angles, layout, check_x=None if x_checked else "x")
 
 
 def _ensure_segment(i, segment, merge):

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from posref import _arith
+from posref import _arith, _difference
 from posref._spec import spec
 from posref._validate import (
     ensure_array,
@@ -30,6 +30,7 @@ from posref._validate import (
     ensure_real,
     ensure_same_shape,
 )
+from posref.rope import _in_threads
 
 __all__ = [
     "transformer_xl_relative_encoding",
@@ -113,6 +114,24 @@ def _causal_distance(query_positions, key_positions, bidirectional):
     if bidirectional:
         return np.abs(distance)
     return np.maximum(distance, 0.0)
+
+
+def _offset_distance(found, bidirectional):
+    """:func:`_causal_distance` of every offset ``r = p^k - p^q`` of a difference table, in table order.
+
+    For whole-number positions the float difference ``p^q - p^k`` is exactly ``-r`` (``+0.0`` when
+    equal), which is what the float64 value of the integer ``-r`` is.
+    """
+    distance = (-found.values()).astype(np.float64)
+    if bidirectional:
+        return np.abs(distance)
+    return np.maximum(distance, 0.0)
+
+
+def _head_matrix(found, table):
+    """The (H, T, S) bias whose entry [h, t, s] is table[h, r_ts - lo]."""
+    out = np.empty((table.shape[0], found.query.size, found.key.size))
+    return found.fill(table, out, lead=1)
 
 
 def _check_heads_match(names, arrays):
@@ -455,9 +474,40 @@ def deberta_log_bucket(relative_position, /, *, bucket_size, max_position):
     ...                    bucket_size=256, max_position=512)
     array([-256, -169,    0,  128,  129,  255,  317])
     """
-    relative_position = ensure_positions("relative_position", relative_position, nonnegative=False)
+    if type(relative_position) is np.ndarray and relative_position.dtype == np.int64:
+        pass  # what ensure_positions(..., nonnegative=False) returns for it, without its copy
+    else:
+        relative_position = ensure_positions("relative_position", relative_position, nonnegative=False)
     bucket_size, max_position = _check_deberta_buckets(bucket_size, max_position)
-    return _deberta_buckets(relative_position, bucket_size, max_position)
+    return _deberta_buckets_by_table(relative_position, bucket_size, max_position)
+
+
+def _deberta_buckets_by_table(relative_position, bucket_size, max_position):
+    """:func:`_deberta_buckets` of an int64 array, through a table of ``min .. max`` when that is shorter."""
+    if relative_position.size == 0:
+        return _deberta_buckets(relative_position, bucket_size, max_position)
+    flat = relative_position.reshape(-1)
+    halves = [flat[: flat.size // 2], flat[flat.size // 2:]] if flat.size > 1 else [flat]
+    ranges = _in_threads([lambda half=half: (int(half.min()), int(half.max())) for half in halves], flat.size)
+    low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    if high - low + 1 > relative_position.size:
+        return _deberta_buckets(relative_position, bucket_size, max_position)
+    table = _deberta_buckets(np.arange(low, high + 1, dtype=np.int64), bucket_size, max_position)
+    bucket = np.empty(relative_position.shape, dtype=np.int64)
+    flat_bucket = bucket.reshape(-1)
+    starts = range(0, flat.size, 1 << 15)
+
+    def gather(some):
+        index = np.empty(min(flat.size, 1 << 15), dtype=np.int64)
+        for start in some:
+            part = slice(start, start + (1 << 15))
+            block = index[: len(range(*part.indices(flat.size)))]
+            np.subtract(flat[part], low, out=block)  # in [0, high - low]: no overflow
+            np.take(table, block, out=flat_bucket[part], mode="wrap")  # in range: nothing wraps
+
+    halves = [starts[: len(starts) // 2], starts[len(starts) // 2:]] if len(starts) > 1 else [starts]
+    _in_threads([lambda some=some: gather(some) for some in halves], flat.size)
+    return bucket
 
 
 @spec(family="deberta", reference=DEBERTA_REFERENCE)
@@ -602,11 +652,17 @@ def deberta_relative_scores(
 
     f = 1 + int(c2p) + int(p2c)
     divisor = math.sqrt(d * f)
-    relative_position = key_positions[None, :] - query_positions[:, None]  # (T, S), key - query
+    found = _difference.offsets(query_positions, key_positions)
+    if found is None:
+        relative_position = key_positions[None, :] - query_positions[:, None]  # (T, S), key - query
+    else:  # the formula below, once per offset r = p^k - p^q, then gathered
+        relative_position = found.values()
     if bucket_size is not None:
         relative_position = _deberta_buckets(relative_position, bucket_size, max_position)
     delta = -relative_position  # query - key, DeBERTa's sign
     row = np.clip(delta + span, 0, 2 * span - 1)  # (T, S)
+    if found is not None:
+        row = found.fill(row, np.empty((t, s), dtype=np.int64))
     scores = _arith.einsum("...htd,...hsd->...hts", q, k)
     if c2p:
         c2p_all = _arith.einsum("...htd,hrd->...htr", q, pos_key)  # (..., H, T, 2*span)
@@ -687,6 +743,10 @@ def kerple_log_bias(query_positions, key_positions, /, *, r1, r2, bidirectional=
     r2 = _head_vector("r2", r2, minimum=0.0)
     _check_heads_match(["r1", "r2"], [r1, r2])
     bidirectional = ensure_bool("bidirectional", bidirectional)
+    found = _difference.offsets(query_positions, key_positions)
+    if found is not None:  # whole-number positions: the formula once per offset, gathered
+        distance = _offset_distance(found, bidirectional)  # (hi - lo + 1,)
+        return _head_matrix(found, 0.0 - r1[:, None] * _arith.log1p(r2[:, None] * distance))
     distance = _causal_distance(query_positions, key_positions, bidirectional)  # (T, S)
     return 0.0 - r1[:, None, None] * _arith.log1p(r2[:, None, None] * distance)  # 0.0 - x: no -0.0
 
@@ -757,6 +817,10 @@ def kerple_power_bias(query_positions, key_positions, /, *, a, p, bidirectional=
     p = _head_vector("p", p, exclusive_minimum=0.0, maximum=2.0)
     _check_heads_match(["a", "p"], [a, p])
     bidirectional = ensure_bool("bidirectional", bidirectional)
+    found = _difference.offsets(query_positions, key_positions)
+    if found is not None:  # whole-number positions: the formula once per offset, gathered
+        distance = _offset_distance(found, bidirectional)  # (hi - lo + 1,)
+        return _head_matrix(found, 0.0 - a[:, None] * _arith.power(distance, p[:, None]))
     distance = _causal_distance(query_positions, key_positions, bidirectional)  # (T, S)
     return 0.0 - a[:, None, None] * _arith.power(distance, p[:, None, None])  # 0.0 - x: no -0.0
 
@@ -857,11 +921,16 @@ def sandwich_bias(
     base = ensure_real("base", base, exclusive_minimum=1.0)
     first_frequency = ensure_int("first_frequency", first_frequency, minimum=0)
     bidirectional = ensure_bool("bidirectional", bidirectional)
-    distance = _causal_distance(query_positions, key_positions, bidirectional)  # (T, S)
     k = np.arange(first_frequency, first_frequency + dim // 2, dtype=np.float64)
     inv_freq = _arith.power(base, -2.0 * k / dim)
-    kernel = _arith.cos(distance[..., None] * inv_freq).sum(axis=-1) - dim / 2  # (T, S)
     h = np.arange(1, num_heads + 1, dtype=np.float64)
+    found = _difference.offsets(query_positions, key_positions)
+    if found is not None:  # whole-number positions: the formula once per offset, gathered
+        distance = _offset_distance(found, bidirectional)  # (hi - lo + 1,)
+        kernel = _arith.cos(distance[..., None] * inv_freq).sum(axis=-1) - dim / 2
+        return _head_matrix(found, kernel[None, :] / (h * 8.0 / num_heads)[:, None])
+    distance = _causal_distance(query_positions, key_positions, bidirectional)  # (T, S)
+    kernel = _arith.cos(distance[..., None] * inv_freq).sum(axis=-1) - dim / 2  # (T, S)
     return kernel[None, :, :] / (h * 8.0 / num_heads)[:, None, None]
 
 
@@ -877,13 +946,39 @@ def _check_fire_options(c, threshold, eps):
     return c, threshold, eps
 
 
-def _fire_ratio(query_positions, key_positions, c, threshold, eps):
-    def psi(x):
-        return _arith.log1p(np.abs(c * x))
+def _fire_psi(x, c):
+    return _arith.log1p(np.abs(c * x))
 
+
+def _fire_ratio(query_positions, key_positions, c, threshold, eps):
     distance = query_positions[:, None] - key_positions[None, :]  # (T, S), query - key
-    normalizer = psi(np.maximum(query_positions, threshold))[:, None]  # (T, 1)
-    return psi(distance) / (normalizer + eps)
+    normalizer = _fire_psi(np.maximum(query_positions, threshold), c)[:, None]  # (T, 1)
+    return _fire_psi(distance, c) / (normalizer + eps)
+
+
+def _fire_ratio_parts(query_positions, key_positions, c, threshold, eps):
+    """FIRE's ratio as (found, numerator table, denominators) for whole-number positions, else None.
+
+    ``z[t, s] = numerator[r_ts - lo] / denominator[t]``: the logarithm of the distance is taken
+    once per offset ``r = p^k - p^q`` (the float ``p^q - p^k`` is exactly ``-r``), the normaliser
+    once per query, as in :func:`_fire_ratio`.
+    """
+    found = _difference.offsets(query_positions, key_positions)
+    if found is None:
+        return None
+    numerator = _fire_psi((-found.values()).astype(np.float64), c)  # (hi - lo + 1,)
+    denominator = _fire_psi(np.maximum(query_positions, threshold), c) + eps  # (T,)
+    return found, numerator, denominator
+
+
+def _fire_ratio_fast(query_positions, key_positions, c, threshold, eps):
+    """:func:`_fire_ratio`, through a difference table where one applies."""
+    parts = _fire_ratio_parts(query_positions, key_positions, c, threshold, eps)
+    if parts is None:
+        return _fire_ratio(query_positions, key_positions, c, threshold, eps)
+    found, numerator, denominator = parts
+    z = found.fill(numerator, np.empty((query_positions.size, key_positions.size)))
+    return np.divide(z, denominator[:, None], out=z)
 
 
 @spec(family="fire", reference=FIRE_REFERENCE)
@@ -952,7 +1047,7 @@ def fire_normalized_distance(query_positions, key_positions, /, *, c=0.1, thresh
     """
     query_positions, key_positions = _query_key_positions(query_positions, key_positions, integer=False)
     c, threshold, eps = _check_fire_options(c, threshold, eps)
-    return _fire_ratio(query_positions, key_positions, c, threshold, eps)
+    return _fire_ratio_fast(query_positions, key_positions, c, threshold, eps)
 
 
 @spec(family="fire", reference=FIRE_REFERENCE)
@@ -1028,10 +1123,30 @@ def fire_bias(query_positions, key_positions, w1, b1, w2, b2, /, *, c=0.1, thres
     num_heads = w2.shape[1]
     if b2.shape != (num_heads,):
         raise ValueError(f"b2 must have shape (H,) = ({num_heads},), got shape {b2.shape}")
-    z = _fire_ratio(query_positions, key_positions, c, threshold, eps)  # (T, S)
-    activation = np.maximum(z[..., None] * w1[0] + b1, 0.0)  # (T, S, K)
-    out = _arith.matmul(activation, w2) + b2  # (T, S, H)
-    return np.moveaxis(out, -1, 0)
+    # The plain formula: z = _fire_ratio(...) (T, S), activation = max(z[..., None] * w1[0] + b1, 0)
+    # (T, S, K), out = _arith.matmul(activation, w2) + b2 (T, S, H), moved to (H, T, S).
+    parts = _fire_ratio_parts(query_positions, key_positions, c, threshold, eps)
+    if parts is not None and _arith.is_precise() and np.all(parts[2] == parts[2][:1]):
+        # One normaliser for every query (all queries at or before the threshold): z, and so the
+        # bias, depends on the offset only.  Inside precise() a contraction is a correctly rounded
+        # sum whatever the shape, so the MLP runs once per offset.  (NumPy's BLAS rounds a row
+        # differently depending on the shape of the matrix it sits in, so the default mode keeps
+        # the plain matrix products, below.)
+        found, numerator, denominator = parts
+        z = numerator / denominator[:1]  # (hi - lo + 1,)
+        activation = np.maximum(z[..., None] * w1[0] + b1, 0.0)
+        table = _arith.matmul(activation, w2) + b2  # (hi - lo + 1, H)
+        return _head_matrix(found, np.ascontiguousarray(table.T))
+    z = _fire_ratio_fast(query_positions, key_positions, c, threshold, eps)  # (T, S)
+    t, s = z.shape
+    bias = np.empty((num_heads, t, s))
+    step = max(1, (1 << 18) // max(s * hidden, 1))  # rows whose (t, S, K) activation is about 2 MiB
+    for start in range(0, t, step):
+        rows = slice(start, start + step)
+        activation = np.maximum(z[rows, :, None] * w1[0] + b1, 0.0)  # (t, S, K)
+        out = _arith.matmul(activation, w2) + b2  # (t, S, H): the same per-row products as the whole
+        bias[:, rows] = np.moveaxis(out, -1, 0)
+    return bias
 
 
 # --------------------------------------------------------------------------

@@ -6,7 +6,13 @@ positions, ``S`` key positions, ``D`` features per head.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import os
+import threading
+
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from posref import _arith
 from posref._spec import spec
@@ -206,20 +212,250 @@ def rope_cos_sin(positions, dim, /, *, base=10_000.0, layout="half"):
     return _arith.cos(phi), _arith.sin(phi)
 
 
-def _pair_views(x, layout):
-    """Return the first and second member of every rotary pair, shape (..., D/2)."""
-    half = x.shape[-1] // 2
-    if layout == "half":
-        return x[..., :half], x[..., half:]
-    return x[..., 0::2], x[..., 1::2]
+# -- the rotation kernel shared by every rotary function ------------------------------------
+#
+# Every rotary function (apply_rotary, apply_rope, apply_xpos, apply_axial_rope, apply_mrope,
+# apply_fope) ends in the same elementwise formula: for each rotated pair (x_a, x_b) with the
+# cosine c and sine s of its angle,
+#
+#     y_a = x_a c - x_b s,    y_b = x_b c + x_a s    (each product rounded, then one sum)
+#
+# optionally times a per-pair factor (xPos).  _rotate evaluates exactly these roundings, block by
+# block of rows into a preallocated output with out= ufuncs, so that no temporary is larger than a
+# block: y_a is computed as fl(x_a c) + fl(x_b (-s)), which is the same number because negation is
+# exact and a - b is a + (-b) in IEEE arithmetic.  No fused multiply-add, no reassociation.  The
+# cosines and sines come from _arith, once per (position, pair) and block of rows, and are shared
+# by every row of x that has the same position (the heads, usually).  tests/test_fast_paths.py
+# proves the results bit-identical to the plain whole-array formula.
+
+#: Threads the rotations may use on large inputs in the default (fast) mode: the blocks of rows
+#: are split between them, which changes no bit (every value is elementwise).  1 turns it off;
+#: inside ``_arith.precise()`` one thread is always used.
+_THREADS = max(1, min(2, os.cpu_count() or 1))
+#: Output elements from which a second thread is worth starting.
+_THREAD_MIN_ELEMENTS = 1 << 21
 
 
-def _merge_pairs(first, second, layout):
+def _use_threads(size):
+    return _THREADS > 1 and size >= _THREAD_MIN_ELEMENTS and not _arith.is_precise()
+
+
+def _in_threads(calls, size):
+    """Run the zero-argument ``calls`` (in two threads when worthwhile) and return their results in order.
+
+    The first half of the calls runs in this thread, the rest in a helper thread (in a copy of
+    this thread's context); an exception of any call is raised here, the earliest call's first.
+    """
+    if len(calls) == 1 or not _use_threads(size):
+        return [call() for call in calls]
+    results = [None] * len(calls)
+    errors = [None] * len(calls)
+
+    def run(i, call):
+        try:
+            results[i] = call()
+        except BaseException as exc:  # re-raised below, in the caller's thread
+            errors[i] = exc
+
+    half = (len(calls) + 1) // 2
+    context = contextvars.copy_context()
+    helper = threading.Thread(target=lambda: [context.run(run, i, c) for i, c in list(enumerate(calls))[half:]])
+    helper.start()
+    try:
+        for i, call in list(enumerate(calls))[:half]:
+            run(i, call)
+    finally:
+        helper.join()
+    for error in errors:
+        if error is not None:
+            raise error
+    return results
+
+
+def _float_view(name, value, *, min_ndim=1):
+    """``value`` as a float64 array to read from, and whether its finiteness is already checked.
+
+    A float64 ndarray is used as it is, without the copy ``ensure_array`` makes; :func:`_rotate`
+    checks its values while it reads them (``check_x``).  Anything else goes through
+    ``ensure_array`` (a checked float64 copy).
+    """
+    if type(value) is np.ndarray and value.dtype == np.float64 and value.ndim >= min_ndim:
+        return value, False
+    return ensure_array(name, value, min_ndim=min_ndim), True
+
+
+def _require_finite(name, array):
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must contain only finite values (no NaN or inf)")
+
+
+@contextlib.contextmanager
+def _x_error_first(name, array, checked):
+    """Run argument checks; if one fails, report a non-finite ``array`` first, as ensure_array would have."""
+    try:
+        yield
+    except (TypeError, ValueError):
+        if not checked:
+            _require_finite(name, array)
+        raise
+
+
+def _passthrough_runs(d, first, second):
+    """Slices of the channels in no rotated pair (copied unchanged)."""
+    keep = np.ones(d, dtype=bool)
+    keep[first] = False
+    keep[second] = False
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], keep, [False]]).astype(np.int8)))
+    return [slice(int(a), int(b)) for a, b in zip(edges[0::2], edges[1::2])]
+
+
+def _array_tables(cos, sin, scale=None):
+    """Tables already evaluated: ``(lookup, shape)`` for :func:`_rotate`."""
+    def lookup(index):
+        return cos[index], sin[index], None if scale is None else scale[index]
+
+    return lookup, cos.shape[:-1]
+
+
+def _angle_tables(angles_of, shape, *more):
+    """Tables evaluated block by block: ``angles_of(index)`` gives the angles of the rows at
+    ``index`` (into ``shape``); ``more`` are functions of ``index`` giving extra per-pair tables."""
+    def lookup(index):
+        angles = angles_of(index)
+        extra = [f(index) for f in more]
+        return (_arith.cos(angles), _arith.sin(angles), *(extra or [None]))
+
+    return lookup, shape
+
+
+def _rotate(x, tables, layout, first, second, *, check_x=None, block_bytes=2**18):
+    """Rotate the channel pairs ``(first[i], second[i])`` of ``x``; copy every other channel.
+
+    ``x`` is float64 of shape ``(..., D)``.  ``tables`` is ``(lookup, shape)``: ``shape``
+    broadcasts with ``x.shape[:-1]`` (together they give the rows of the result) and
+    ``lookup(index)``, for an index into an array of that shape (a block of rows along its last
+    axis), returns the cosines, sines and per-pair factors (or ``None``) of those rows, each of
+    shape ``(..., P)``.  ``first`` and ``second`` are slices of P channels: step 1 for the half
+    layout, step 2 with ``second.start == first.start + 1`` for the interleaved layout.
+    ``check_x``: the name under which a non-finite ``x`` is reported, when ``x`` is not checked yet.
+    """
+    lookup, table_shape = tables
+    rows_shape = np.broadcast_shapes(x.shape[:-1], table_shape)
+    if not rows_shape:  # a single vector: one row of a 2-D problem
+        return _rotate(x[None], (lambda index: lookup(index[1:]), (1,)), layout, first, second,
+                       check_x=check_x, block_bytes=block_bytes)[0]
+    d = x.shape[-1]
+    p = len(range(*first.indices(d)))
+    shape = rows_shape + (d,)
+    out = np.empty(shape)
+    xb = np.broadcast_to(x, shape)
+    if check_x is not None and xb.shape != x.shape:  # x is repeated: check the smaller array once
+        _require_finite(check_x, x)
+        check_x = None
+    if out.size == 0:
+        return out
+    # where the tables of a row of the result are: table axes of length 1 broadcast
+    table_axes = (1,) * (len(rows_shape) - len(table_shape)) + tuple(table_shape)
+    skipped = len(rows_shape) - len(table_shape)
     if layout == "half":
-        return np.concatenate([first, second], axis=-1)
-    out = np.empty(first.shape[:-1] + (2 * first.shape[-1],), dtype=np.float64)
-    out[..., 0::2] = first
-    out[..., 1::2] = second
+        a0, gap = first.start, second.start - first.start
+        unit = xb.strides[-1]
+        pair_shape = rows_shape + (2, p)  # [..., 0, i] is x_a of pair i, [..., 1, i] is x_b
+        x_pairs = as_strided(xb[..., a0:], pair_shape, xb.strides[:-1] + (gap * unit, unit), writeable=False)
+        x_swapped = as_strided(xb[..., a0 + gap:], pair_shape, xb.strides[:-1] + (-gap * unit, unit),
+                               writeable=False)
+        y_pairs = as_strided(out[..., a0:], pair_shape, out.strides[:-1] + (gap * 8, 8))
+        views = (x_pairs, x_swapped, y_pairs)
+    else:
+        region = slice(first.start, first.start + 2 * p)
+        views = (xb[..., region], out[..., region])
+    passthrough = _passthrough_runs(d, first, second)
+    leads = []
+    for lead in np.ndindex(rows_shape[:-1]):
+        at = tuple(i if n > 1 else 0 for i, n in zip(lead, table_axes[:-1]))
+        leads.append((at, xb[lead], out[lead], tuple(v[lead] for v in views)))
+    num_rows = rows_shape[-1]
+    step = max(1, block_bytes // (8 * d))
+    table_rows = table_axes[-1]
+
+    def tables_for(at, rows, n):
+        """(c, s, k) of a block in the layout's channel order: (t, 2, P) or (t, 2P), t = n or 1."""
+        index = (at + (rows if table_rows > 1 else slice(0, 1),))[skipped:]  # into an array of table_shape
+        cos, sin, scale = (None if a is None else np.asarray(a).reshape(-1, p) for a in lookup(index))
+        if layout == "half":
+            c_tab = np.stack([cos, cos], axis=-2)  # (t, 2, P)
+            s_tab = np.stack([np.negative(sin), sin], axis=-2)
+            k_tab = None if scale is None else np.stack([scale, scale], axis=-2)
+        else:
+            c_tab = np.repeat(cos, 2, axis=-1)  # (t, 2P): c0, c0, c1, c1, ...
+            s_tab = np.ascontiguousarray(sin)
+            k_tab = None if scale is None else np.repeat(scale, 2, axis=-1)
+        return c_tab, s_tab, k_tab
+
+    def rotate_block(x_l, y_l, views, rows, n, tabs, tmp):
+        c_tab, s_tab, k_tab = tabs
+        for run in passthrough:
+            np.copyto(y_l[rows, run], x_l[rows, run])
+        if layout == "half":
+            x_pairs, x_swapped, y_pairs = views
+            y = y_pairs[rows]
+            t = tmp[: n * 2 * p].reshape(n, 2, p)
+            np.multiply(x_pairs[rows], c_tab, out=y)  # (x_a c, x_b c)
+            np.multiply(x_swapped[rows], s_tab, out=t)  # (x_b (-s), x_a s)
+            np.add(y, t, out=y)  # (x_a c - x_b s, x_b c + x_a s)
+        else:
+            x_r, y_r = views
+            xr, y, s = x_r[rows], y_r[rows], s_tab
+            np.multiply(xr, c_tab, out=y)  # x_a c, x_b c, pair after pair
+            yr = y
+            if xr.flags.c_contiguous and y.flags.c_contiguous and s.shape[0] == n:
+                xr, yr, s, t = xr.reshape(-1), y.reshape(-1), s.reshape(-1), tmp[: n * p]
+            else:
+                t = tmp[: n * p].reshape(n, p)
+            x_a, x_b, y_a, y_b = xr[..., 0::2], xr[..., 1::2], yr[..., 0::2], yr[..., 1::2]
+            np.multiply(x_b, s, out=t)
+            np.subtract(y_a, t, out=y_a)  # x_a c - x_b s
+            np.multiply(x_a, s, out=t)
+            np.add(y_b, t, out=y_b)  # x_b c + x_a s
+        if k_tab is not None:
+            np.multiply(y, k_tab, out=y)  # xPos: both members times the pair's factor
+
+    settings = np.geterr()  # the caller's, for blocks looked at again
+
+    def work(part):
+        tmp = np.empty(step * 2 * p)
+        flags = None if check_x is None else np.empty((step, d), dtype=bool)
+        for start in part:
+            rows, n = slice(start, start + step), min(step, num_rows - start)
+            made = {}
+            for at, x_l, y_l, views in leads:
+                if at not in made:  # once per block of rows and distinct table (the heads share it)
+                    made = {at: tables_for(at, rows, n)}
+                if check_x is None:
+                    rotate_block(x_l, y_l, views, rows, n, made[at], tmp)
+                    continue
+                # x is checked here rather than by a pass of its own: a block whose result is
+                # finite had finite inputs (an infinite or NaN input makes its pair infinite or
+                # NaN) and raised no floating-point warning (they are off meanwhile).  A block
+                # whose result is not finite is looked at again under the caller's settings: a
+                # non-finite x is reported, otherwise (an overflow) the block is recomputed, so
+                # that its warnings are the plain formula's.
+                rotate_block(x_l, y_l, views, rows, n, made[at], tmp)
+                if not np.isfinite(y_l[rows], out=flags[:n]).all():
+                    with np.errstate(**settings):
+                        if not np.isfinite(x_l[rows], out=flags[:n]).all():
+                            raise ValueError(f"{check_x} must contain only finite values (no NaN or inf)")
+                        rotate_block(x_l, y_l, views, rows, n, made[at], tmp)
+
+    def checked_work(part):
+        with np.errstate(all="ignore"):
+            work(part)
+
+    starts = range(0, num_rows, step)
+    middle = (len(starts) + 1) // 2
+    parts = [starts[:middle], starts[middle:]] if _use_threads(out.size) and len(starts) > 1 else [starts]
+    run = work if check_x is None else checked_work
+    _in_threads([lambda part=part: run(part) for part in parts], out.size)
     return out
 
 
@@ -282,27 +518,42 @@ def apply_rotary(x, angles, /, *, layout="half"):
     >>> apply_rotary([1.0, 0.0], [np.pi / 2], layout="half").round(12)
     array([0., 1.])
     """
-    x = ensure_array("x", x, min_ndim=1)
-    angles = ensure_array("angles", angles, min_ndim=1)
-    layout = ensure_choice("layout", layout, LAYOUTS)
-    d = x.shape[-1]
-    if d == 0 or d % 2:
-        raise ValueError(f"x must have an even, non-zero last dimension (D), got shape {x.shape}")
-    if angles.shape[-1] != d // 2:
-        raise ValueError(
-            f"angles must have last dimension D/2 = {d // 2} to match x of shape {x.shape}, got shape {angles.shape}"
-        )
-    try:
-        np.broadcast_shapes(x.shape[:-1], angles.shape[:-1])
-    except ValueError:
-        raise ValueError(
-            f"angles of shape {angles.shape} does not broadcast against x of shape {x.shape}"
-        ) from None
-    cos, sin = _arith.cos(angles), _arith.sin(angles)
-    x_a, x_b = _pair_views(x, layout)  # each (..., D/2)
-    rotated_a = x_a * cos - x_b * sin
-    rotated_b = x_b * cos + x_a * sin
-    return _merge_pairs(rotated_a, rotated_b, layout)
+    x, x_checked = _float_view("x", x)
+    with _x_error_first("x", x, x_checked):
+        angles = ensure_array("angles", angles, min_ndim=1)
+        layout = ensure_choice("layout", layout, LAYOUTS)
+        d = x.shape[-1]
+        if d == 0 or d % 2:
+            raise ValueError(f"x must have an even, non-zero last dimension (D), got shape {x.shape}")
+        if angles.shape[-1] != d // 2:
+            raise ValueError(
+                f"angles must have last dimension D/2 = {d // 2} to match x of shape {x.shape}, got shape {angles.shape}"
+            )
+        try:
+            np.broadcast_shapes(x.shape[:-1], angles.shape[:-1])
+        except ValueError:
+            raise ValueError(
+                f"angles of shape {angles.shape} does not broadcast against x of shape {x.shape}"
+            ) from None
+    return _rotate_by_angles(x, angles, layout, check_x=None if x_checked else "x")
+
+
+def _rotate_by_angles(x, angles, layout, *, check_x=None):
+    """:func:`apply_rotary` of validated arguments (every channel in a pair).
+
+    The plain formula: ``cos, sin = _arith.cos(angles), _arith.sin(angles)``, then
+    ``x_a * cos - x_b * sin`` and ``x_b * cos + x_a * sin`` on the pair views of the layout,
+    merged back into the layout's channel order; :func:`_rotate` evaluates it block by block.
+    """
+    tables = _angle_tables(lambda index: angles[index], angles.shape[:-1])
+    return _rotate(x, tables, layout, *_all_pairs(x.shape[-1], layout), check_x=check_x)
+
+
+def _all_pairs(d, layout):
+    """First and second channel of every pair of a ``d``-channel head, as two slices."""
+    if layout == "half":
+        return slice(0, d // 2), slice(d // 2, d)
+    return slice(0, d, 2), slice(1, d, 2)
 
 
 ROTATED_SLICES = ("first", "last", "first_pairs")
@@ -344,24 +595,6 @@ def _pair_slices(head_dim, rotary_dim, rotated_slice, layout):
     half = rotary_dim // 2
     second = head_dim // 2 if rotated_slice == "first_pairs" else start + half
     return slice(start, start + half), slice(second, second + half)
-
-
-def _row_blocks(shape, block_bytes=2**17):
-    """Index tuples cutting a float64 array of ``shape`` into blocks of whole rows (last axis).
-
-    Each block is a run of at most about ``block_bytes`` along axis -2 at
-    one index of the axes before it.  Working block by block keeps every
-    temporary small enough to stay in cache and to be recycled by the
-    allocator, so the result is the only full-size allocation; elementwise
-    arithmetic gives the same bits in any blocking.
-    """
-    if len(shape) < 2:
-        yield ()
-        return
-    step = max(1, block_bytes // (8 * max(shape[-1], 1)))
-    for lead in np.ndindex(shape[:-2]):
-        for start in range(0, shape[-2], step):
-            yield lead + (slice(start, start + step),)
 
 
 @spec(family="rope", reference=ROPE_REFERENCE)
@@ -513,37 +746,36 @@ def apply_rope(
     >>> bool(np.isclose(score(5, 2), score(13, 10)))
     True
     """
-    x = ensure_array("x", x, min_ndim=1)
-    positions = ensure_positions("positions", positions, integer=False)
-    base = ensure_real("base", base, exclusive_minimum=1.0)
-    layout = ensure_choice("layout", layout, LAYOUTS)
-    rotated_slice = ensure_choice("rotated_slice", rotated_slice, ROTATED_SLICES)
-    freq_denominator = ensure_choice("freq_denominator", freq_denominator, FREQ_DENOMINATORS)
-    position_offset = ensure_real("position_offset", position_offset, minimum=0.0)
-    head_dim = x.shape[-1]
-    if head_dim == 0 or head_dim % 2:
-        raise ValueError(f"x must have an even, non-zero last dimension (head_dim D), got shape {x.shape}")
-    if rotary_dim is None:
-        rotary_dim = head_dim
-    else:
-        rotary_dim = ensure_int("rotary_dim", rotary_dim, minimum=1, even=True)
-        if rotary_dim > head_dim:
-            raise ValueError(
-                f"rotary_dim must be a positive even integer <= {head_dim} (head_dim, the last "
-                f"dimension of x), got rotary_dim={rotary_dim}"
-            )
-    _check_positions_against(positions, x)
+    x, x_checked = _float_view("x", x)
+    with _x_error_first("x", x, x_checked):
+        positions = ensure_positions("positions", positions, integer=False)
+        base = ensure_real("base", base, exclusive_minimum=1.0)
+        layout = ensure_choice("layout", layout, LAYOUTS)
+        rotated_slice = ensure_choice("rotated_slice", rotated_slice, ROTATED_SLICES)
+        freq_denominator = ensure_choice("freq_denominator", freq_denominator, FREQ_DENOMINATORS)
+        position_offset = ensure_real("position_offset", position_offset, minimum=0.0)
+        head_dim = x.shape[-1]
+        if head_dim == 0 or head_dim % 2:
+            raise ValueError(f"x must have an even, non-zero last dimension (head_dim D), got shape {x.shape}")
+        if rotary_dim is None:
+            rotary_dim = head_dim
+        else:
+            rotary_dim = ensure_int("rotary_dim", rotary_dim, minimum=1, even=True)
+            if rotary_dim > head_dim:
+                raise ValueError(
+                    f"rotary_dim must be a positive even integer <= {head_dim} (head_dim, the last "
+                    f"dimension of x), got rotary_dim={rotary_dim}"
+                )
+        _check_positions_against(positions, x)
 
     denominator = rotary_dim if freq_denominator == "rotary_dim" else head_dim
-    angles = rope_angles(positions + position_offset, denominator, base=base)[..., : rotary_dim // 2]  # (..., r/2)
-    cos = np.broadcast_to(_arith.cos(angles), x.shape[:-1] + angles.shape[-1:])  # (..., r/2), a view
-    sin = np.broadcast_to(_arith.sin(angles), cos.shape)
+    theta = rope_frequencies(denominator, base=base)
+
+    def angles(index):  # rope_angles(positions + position_offset, denominator)[..., : r/2] of some rows
+        return ((positions[index] + position_offset)[..., None] * theta)[..., : rotary_dim // 2]
+
+    # cos and sin once per (position, pair), shared by the other axes of x (the heads)
     first, second = _pair_slices(head_dim, rotary_dim, rotated_slice, layout)
-    out = x.copy() if rotary_dim < head_dim else np.empty(x.shape)  # unrotated channels pass through
-    for block in _row_blocks(x.shape):
-        x_a, x_b = x[block][..., first], x[block][..., second]
-        y_a, y_b = out[block][..., first], out[block][..., second]
-        c, s = cos[block], sin[block]
-        np.subtract(x_a * c, x_b * s, out=y_a)  # y_a = x_a cos(phi) - x_b sin(phi)
-        np.add(x_b * c, x_a * s, out=y_b)  # y_b = x_b cos(phi) + x_a sin(phi)
-    return out
+    # y_a = x_a cos(phi) - x_b sin(phi), y_b = x_b cos(phi) + x_a sin(phi); other channels pass through
+    return _rotate(x, _angle_tables(angles, positions.shape), layout, first, second,
+                   check_x=None if x_checked else "x")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from posref import _arith
+from posref import _arith, _difference
 from posref._spec import spec
 from posref._validate import ensure_array, ensure_int, ensure_positions
 
@@ -93,9 +93,22 @@ def shaw_relative_index(query_positions, key_positions, /, *, max_relative_posit
     query_positions = ensure_positions("query_positions", query_positions, ndim=1)
     key_positions = ensure_positions("key_positions", key_positions, ndim=1)
     max_relative_position = ensure_int("max_relative_position", max_relative_position, minimum=1)
-    k = max_relative_position
-    relative_position = key_positions[None, :] - query_positions[:, None]  # (T, S)
-    return (np.clip(relative_position, -k, k) + k).astype(np.int64)
+    return _relative_index(query_positions, key_positions, max_relative_position)
+
+
+def _relative_index(query_positions, key_positions, k):
+    """:func:`shaw_relative_index` of validated arguments.
+
+    The plain formula is ``clip(key[None, :] - query[:, None], -k, k) + k`` on the whole (T, S)
+    matrix; for positions whose offsets span a short range it is evaluated once per offset and
+    gathered (:mod:`posref._difference`).
+    """
+    found = _difference.offsets(query_positions, key_positions)
+    if found is None:
+        relative_position = key_positions[None, :] - query_positions[:, None]  # (T, S)
+        return (np.clip(relative_position, -k, k) + k).astype(np.int64)
+    table = (np.clip(found.values(), -k, k) + k).astype(np.int64)  # one index per offset r = p^k - p^q
+    return found.fill(table, np.empty((query_positions.size, key_positions.size), dtype=np.int64))
 
 
 @spec(family="shaw", reference=SHAW_REFERENCE)
@@ -164,6 +177,11 @@ def shaw_relative_embeddings(table, query_positions, key_positions, /, *, max_re
             f"table must have shape (2 * max_relative_position + 1, D) with {rows} rows for "
             f"max_relative_position={max_relative_position}, got shape {table.shape}"
         )
+    k = max_relative_position
+    found = _difference.offsets(query_positions, key_positions)
+    if found is not None:  # the row of every offset r = p^k - p^q, gathered: a[t, s] = w[clip(r, -k, k)]
+        rows_of_offsets = table[np.clip(found.values(), -k, k) + k]  # (hi - lo + 1, D)
+        return found.fill(rows_of_offsets, np.empty((query_positions.size, key_positions.size, table.shape[1])))
     index = shaw_relative_index(query_positions, key_positions, max_relative_position=max_relative_position)
     return table[index]  # (T, S, D)
 

@@ -15,8 +15,10 @@ import math
 
 import numpy as np
 
+from posref import _difference
 from posref._spec import spec
 from posref._validate import ensure_array, ensure_bool, ensure_int, ensure_positions
+from posref.rope import _in_threads
 
 __all__ = ["t5_relative_bucket", "t5_relative_bias"]
 
@@ -102,7 +104,10 @@ def _bucket_of(r, bidirectional, num_buckets, max_distance, max_exact, starts):
     return offset + np.where(n < max_exact, n, large)
 
 
-def _blocks(size, block_items=2**13):
+_BLOCK_ITEMS = 2**13
+
+
+def _blocks(size, block_items=_BLOCK_ITEMS):
     """Slices cutting ``range(size)`` into blocks of ``block_items``.
 
     Working block by block keeps every temporary small enough to stay in
@@ -211,7 +216,10 @@ def t5_relative_bucket(relative_position, /, *, bidirectional=True, num_buckets=
     >>> t5_relative_bucket([-128, -16, -8, -1, 0, 1, 16, 128], bidirectional=False)
     array([31, 16,  8,  1,  0,  0,  0,  0])
     """
-    relative_position = ensure_positions("relative_position", relative_position, nonnegative=False)
+    if type(relative_position) is np.ndarray and relative_position.dtype == np.int64:
+        pass  # what ensure_positions(..., nonnegative=False) returns for it, without its copy
+    else:
+        relative_position = ensure_positions("relative_position", relative_position, nonnegative=False)
     bidirectional, num_buckets, max_distance, max_exact = _check_bucket_options(
         bidirectional, num_buckets, max_distance
     )
@@ -219,6 +227,23 @@ def t5_relative_bucket(relative_position, /, *, bidirectional=True, num_buckets=
     starts = _log_bucket_starts(max_exact, per_side - max_exact, max_distance)
     bucket = np.empty(relative_position.shape, dtype=np.int64)
     flat_r, flat_bucket = relative_position.reshape(-1), bucket.reshape(-1)  # flat_bucket is a view of bucket
+    if 2 * max_distance + 1 <= max(flat_r.size, 1 << 12):
+        # The bucket of r is the bucket of clip(r, -M, M): a table of the 2M + 1 clipped values,
+        # stored so that index i (negative for r < 0) is entry i mod (2M + 1), and a gather.
+        clipped = np.arange(-max_distance, max_distance + 1, dtype=np.int64)
+        table = np.roll(_bucket_of(clipped, bidirectional, num_buckets, max_distance, max_exact, starts), -max_distance)
+        parts = _blocks(flat_r.size, 1 << 15)
+
+        def gather(some):
+            index = np.empty(min(flat_r.size, 1 << 15), dtype=np.int64)
+            for part in some:
+                block = index[: len(range(*part.indices(flat_r.size)))]
+                np.clip(flat_r[part], -max_distance, max_distance, out=block)
+                np.take(table, block, out=flat_bucket[part], mode="wrap")
+
+        halves = [parts[: len(parts) // 2], parts[len(parts) // 2:]] if len(parts) > 1 else [parts]
+        _in_threads([lambda some=some: gather(some) for some in halves], flat_r.size)
+        return bucket
     for part in _blocks(flat_r.size):
         flat_bucket[part] = _bucket_of(flat_r[part], bidirectional, num_buckets, max_distance, max_exact, starts)
     return bucket
@@ -306,6 +331,17 @@ def t5_relative_bias(
     per_side = num_buckets // 2 if bidirectional else num_buckets
     starts = _log_bucket_starts(max_exact, per_side - max_exact, max_distance)
     bias = np.empty((table.shape[1], query_positions.size, key_positions.size))  # (H, T, S)
+    found = _difference.Offsets(query_positions, key_positions)
+    if 0 < found.size <= max(query_positions.size * key_positions.size, 1):
+        # one bucket per offset r = p^k - p^q, then b[h, t, s] = W[bucket(r), h] by gather
+        values = table[_bucket_of(found.values(), bidirectional, num_buckets, max_distance, max_exact, starts)]
+        return found.fill(np.ascontiguousarray(values.T), bias, lead=1)
+    low, high = max(found.lo, -max_distance), min(found.hi, max_distance)
+    if 0 < high - low + 1 <= max(query_positions.size * key_positions.size, 1) and found.hi - low < 2**63:
+        # the buckets are constant beyond +-max_distance: a table of the offsets in between, clipped gather
+        clipped = np.arange(low, high + 1, dtype=np.int64)
+        values = table[_bucket_of(clipped, bidirectional, num_buckets, max_distance, max_exact, starts)]
+        return found.fill(np.ascontiguousarray(values.T), bias, lead=1, low=low)
     for rows in _blocks(query_positions.size, max(1, 2**13 // max(key_positions.size, 1))):
         relative_position = key_positions[None, :] - query_positions[rows, None]  # (t, S)
         bucket = _bucket_of(relative_position, bidirectional, num_buckets, max_distance, max_exact, starts)

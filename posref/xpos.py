@@ -21,8 +21,8 @@ import numpy as np
 
 from posref import _arith
 from posref._spec import spec
-from posref._validate import ensure_array, ensure_bool, ensure_choice, ensure_int, ensure_positions, ensure_real
-from posref.rope import LAYOUTS, apply_rotary, rope_angles
+from posref._validate import ensure_bool, ensure_choice, ensure_int, ensure_positions, ensure_real
+from posref.rope import LAYOUTS, _all_pairs, _angle_tables, _float_view, _rotate, _x_error_first, rope_frequencies
 
 __all__ = ["xpos_scales", "apply_xpos"]
 
@@ -170,7 +170,11 @@ def xpos_scales(positions, dim, /, *, scale_base=512.0, centering="ceil_half", s
     positions = ensure_positions("positions", positions, integer=True)
     dim = ensure_int("dim", dim, minimum=1, even=True)
     scale_base, centred, downscale = _check_xpos_options(positions, scale_base, centering, sequence_length, downscale)
-    zeta = _zeta(dim)
+    return _scales(centred, _zeta(dim), scale_base, downscale)
+
+
+def _scales(centred, zeta, scale_base, downscale):
+    """The xPos factors of centred positions: zeta ** (c / B), or its reciprocal for keys."""
     scale = _arith.power(zeta, centred[..., None] / scale_base)  # (..., dim/2)
     return 1.0 / scale if downscale else scale
 
@@ -276,36 +280,35 @@ def apply_xpos(
     >>> round(float(q[0] @ k[0]), 6), round((2 / 7) ** 2 * math.cos(2.0), 6)
     (-0.033971, -0.033971)
     """
-    x = ensure_array("x", x, min_ndim=1)
-    positions = ensure_positions("positions", positions, integer=True)
-    base = ensure_real("base", base, exclusive_minimum=1.0)
-    layout = ensure_choice("layout", layout, LAYOUTS)
-    d = x.shape[-1]
-    if d == 0 or d % 2:
-        raise ValueError(f"x must have an even, non-zero last dimension (D), got shape {x.shape}")
-    target = x.shape[:-1]
-    try:
-        fits = np.broadcast_shapes(positions.shape, target) == target
-    except ValueError:
-        fits = False
-    if not fits:
-        raise ValueError(
-            f"positions must broadcast to x.shape[:-1] = {target}, got positions of shape "
-            f"{positions.shape} for x of shape {x.shape}"
-        )
-    _check_xpos_options(positions, scale_base, centering, sequence_length, downscale)
-    scale = xpos_scales(
-        positions,
-        d,
-        scale_base=scale_base,
-        centering=centering,
-        sequence_length=sequence_length,
-        downscale=downscale,
-    )  # (..., D/2)
-    angles = rope_angles(positions, d, base=base)  # (..., D/2)
-    rotated = apply_rotary(x, angles, layout=layout)  # (..., D)
-    if layout == "half":
-        per_channel = np.concatenate([scale, scale], axis=-1)
-    else:
-        per_channel = np.repeat(scale, 2, axis=-1)
-    return rotated * per_channel
+    x, x_checked = _float_view("x", x)
+    with _x_error_first("x", x, x_checked):
+        positions = ensure_positions("positions", positions, integer=True)
+        base = ensure_real("base", base, exclusive_minimum=1.0)
+        layout = ensure_choice("layout", layout, LAYOUTS)
+        d = x.shape[-1]
+        if d == 0 or d % 2:
+            raise ValueError(f"x must have an even, non-zero last dimension (D), got shape {x.shape}")
+        target = x.shape[:-1]
+        try:
+            fits = np.broadcast_shapes(positions.shape, target) == target
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"positions must broadcast to x.shape[:-1] = {target}, got positions of shape "
+                f"{positions.shape} for x of shape {x.shape}"
+            )
+        scale_base, centred, downscale = _check_xpos_options(positions, scale_base, centering, sequence_length,
+                                                             downscale)
+    theta, zeta = rope_frequencies(d, base=base), _zeta(d)
+
+    def angles(index):  # rope_angles(positions, d) of some rows
+        return positions[index].astype(np.float64)[..., None] * theta
+
+    def scales(index):  # xpos_scales(positions, d, ...) of the same rows
+        return _scales(centred[index], zeta, scale_base, downscale)
+
+    # apply_rotary(x, rope_angles(positions, d), layout=layout) times xpos_scales(positions, d, ...)
+    # repeated over both channels of each pair, block by block of rows
+    tables = _angle_tables(angles, positions.shape, scales)
+    return _rotate(x, tables, layout, *_all_pairs(d, layout), check_x=None if x_checked else "x")
