@@ -62,6 +62,13 @@ def _registry_cases(families, dtypes, progress):
     return build_cases(CASES, families=families, dtypes=dtypes, progress=progress)
 
 
+def _error_text(exc: BaseException) -> str:
+    """One line for an error: an OSError as 'path: reason', anything else as its message."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return str(exc)
+
+
 def _cmd_golden_generate(args: argparse.Namespace) -> int:
     from posref.golden import LOW_PRECISION_DTYPES, write_corpus
 
@@ -71,43 +78,45 @@ def _cmd_golden_generate(args: argparse.Namespace) -> int:
         written = write_corpus(cases, args.out, force=args.force,
                                progress=_Progress("writing ", not args.no_progress))
     except (ValueError, TypeError, OSError) as exc:
-        return _fail("golden generate", str(exc))
+        return _fail("golden generate", _error_text(exc))
     state = "written" if written.changed else "already current, left untouched"
     print(f"{len(written.case_ids)} cases {state} in {written.directory}")
     return 0
 
 
-def _corpus_selection(directory: str):
-    """Families and dtypes a corpus was generated with, read loosely from its manifest."""
+def _cmd_golden_verify(args: argparse.Namespace) -> int:
+    import os
     import pathlib
 
-    from posref.golden import LOW_PRECISION_DTYPES, MANIFEST_NAME
+    from posref.golden import LOW_PRECISION_DTYPES, CorpusError, verify_corpus
+    from posref.golden.format import _load_manifest
 
-    try:
-        manifest = json.loads((pathlib.Path(directory) / MANIFEST_NAME).read_text(encoding="utf-8"))
-        entries = manifest["cases"]
-        families = sorted({e["family"] for e in entries})
-        text = json.dumps(entries)
-        dtypes = [d for d in LOW_PRECISION_DTYPES if f'"{d}.' in text or f"'{d}." in text]
-        return families, dtypes or list(LOW_PRECISION_DTYPES)
-    except Exception:
-        return None, list(LOW_PRECISION_DTYPES)
-
-
-def _cmd_golden_verify(args: argparse.Namespace) -> int:
-    from posref.golden import verify_corpus
-
+    if args.no_regenerate and (args.family or args.dtype):
+        return _fail("golden verify", "--family and --dtype select the cases to regenerate; "
+                                      "they cannot be combined with --no-regenerate")
+    if not os.path.isdir(args.directory):
+        return _fail("golden verify", f"{args.directory} is not a directory")
+    try:  # a broken manifest is reported before the registry is built
+        _load_manifest(pathlib.Path(args.directory))
+    except CorpusError as exc:
+        print(f"posref golden verify: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        return _fail("golden verify", _error_text(exc))
     expected = None
-    if not args.no_regenerate:
-        families, dtypes = _corpus_selection(args.directory)
+    if not args.no_regenerate:  # the whole registry unless narrowed: a case missing from the corpus is a problem
+        dtypes = args.dtype or list(LOW_PRECISION_DTYPES)
         try:
-            expected = _registry_cases(families, dtypes, _Progress("building", not args.no_progress))
+            expected = _registry_cases(args.family, dtypes, _Progress("building", not args.no_progress))
         except ValueError as exc:
             return _fail("golden verify", str(exc))
     try:
         report = verify_corpus(args.directory, expected)
+    except CorpusError as exc:
+        print(f"posref golden verify: {exc}", file=sys.stderr)
+        return 1
     except (ValueError, TypeError, OSError) as exc:
-        return _fail("golden verify", str(exc))
+        return _fail("golden verify", _error_text(exc))
     if report.ok:
         what = "schema, hashes and regenerated values" if expected is not None else "schema and hashes"
         print(f"{report.directory}: {report.checked} cases, all current ({what} checked)")
@@ -116,74 +125,21 @@ def _cmd_golden_verify(args: argparse.Namespace) -> int:
     return 1
 
 
-def _load_cases(args: argparse.Namespace):
-    from posref.golden import read_corpus
-
-    if args.corpus:
-        cases = read_corpus(args.corpus)
-        if args.family:
-            cases = [c for c in cases if c.family in args.family]
-    else:
-        cases = _registry_cases(args.family, [args.dtype] if args.dtype != "float64" else [], None)
-    if args.function:
-        cases = [c for c in cases if c.function in args.function]
-    if args.case:
-        cases = [c for c in cases if c.id in args.case]
-    return cases
-
-
-def _family_of(function: str) -> str:
-    from posref._spec import SPEC_FUNCTIONS, spec_functions
-
-    spec_functions()
-    return SPEC_FUNCTIONS[function].family
-
-
-def _read_xfails(path: str) -> list[str]:
-    import pathlib
-
-    lines = pathlib.Path(path).read_text(encoding="utf-8").splitlines()
-    return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
-
-
 def _cmd_check(args: argparse.Namespace) -> int:
-    from posref.conformance.adapter import AdapterError, load_adapter
-    from posref.conformance.report import exit_code, summary, to_json, to_markdown
-    from posref.conformance.runner import run_cases
+    from posref.conformance.session import (CheckOptions, UsageError, check_output_paths, read_xfails, run_check,
+                                            select_cases)
 
-    try:
-        adapter = load_adapter(args.adapter, dtype=args.dtype, device=args.device)
-    except AdapterError as exc:
+    try:  # everything that can be wrong with the command line, before any adapter code runs
+        outputs = check_output_paths({"--report": args.report, "--markdown": args.markdown})
+        selection = select_cases(corpus=args.corpus, families=args.family, functions=args.function,
+                                 case_ids=args.case)
+        xfails = read_xfails(args.xfails, selection.known_ids) if args.xfails else []
+    except UsageError as exc:
         return _fail("check", str(exc))
-    try:
-        cases = _load_cases(args)
-        xfails = _read_xfails(args.xfails) if args.xfails else []
-    except (ValueError, TypeError, OSError) as exc:
-        return _fail("check", str(exc))
-    results = run_cases(adapter, cases, timeout=args.timeout, xfails=xfails,
-                        progress=_Progress("checking", not args.no_progress))
-    if args.max_examples > 0 and not args.case:
-        from posref.conformance.fuzz import FUZZ_FUNCTIONS, fuzz
-
-        functions = [f for f in FUZZ_FUNCTIONS if (not args.function or f in args.function)
-                     and (not args.family or _family_of(f) in args.family)]
-        if functions:
-            print(f"differential cases: hypothesis seed {args.seed}, up to {args.max_examples} examples per function")
-            results += fuzz(adapter, functions=functions, max_examples=args.max_examples, seed=args.seed,
-                            timeout=args.timeout, progress=_Progress("fuzzing ", not args.no_progress))
-    for r in results:
-        if r.status in ("fail", "error", "timeout", "xpass") or (args.strict and r.status == "lenient"):
-            print(f"{r.status.upper():8} {r.case_id} [{r.dtype}]: {r.message}\n         reproduce: {r.repro}")
-    counts = summary(results)
-    print(f"{adapter.name} {adapter.version} ({adapter.dtype}, {adapter.device}): "
-          + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
-    if args.report:
-        with open(args.report, "w", encoding="utf-8") as handle:
-            handle.write(to_json(adapter, results))
-    if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as handle:
-            handle.write(to_markdown(adapter, results))
-    return exit_code(results, strict=args.strict)
+    options = CheckOptions(adapter=args.adapter, dtype=args.dtype, device=args.device, timeout=args.timeout,
+                           max_examples=args.max_examples, seed=args.seed, strict=args.strict,
+                           in_process=args.in_process, progress=not args.no_progress)
+    return run_check(options, selection, xfails, outputs, _Progress)
 
 
 def _cmd_adapters(args: argparse.Namespace) -> int:
@@ -273,22 +229,41 @@ def build_parser() -> argparse.ArgumentParser:
     p_golden = sub.add_parser("golden", help="generate or verify a golden corpus")
     golden = p_golden.add_subparsers(dest="golden_command", metavar="ACTION")
     p_gen = golden.add_parser("generate", help="write the golden corpus to a directory")
-    p_gen.add_argument("--out", required=True, help="corpus directory (created or replaced atomically)")
+    p_gen.add_argument("--out", required=True,
+                       help="corpus directory (created, or updated in place; files its manifest does not list "
+                            "are never deleted)")
     p_gen.add_argument("--family", action="append", help="only this family (repeatable)")
     p_gen.add_argument("--dtype", action="append", choices=["float32", "float16", "bfloat16"],
                        help="low-precision variants to include (repeatable; default all)")
-    p_gen.add_argument("--force", action="store_true", help="replace a different corpus in --out")
+    p_gen.add_argument("--force", action="store_true",
+                       help="replace a corpus with other cases or versions in --out (never a file it does not list)")
     p_gen.add_argument("--no-progress", action="store_true", help="no progress bar")
     p_gen.set_defaults(handler=_cmd_golden_generate)
     p_ver = golden.add_parser("verify", help="check a corpus: schema, hashes, and that it is current")
     p_ver.add_argument("directory")
+    p_ver.add_argument("--family", action="append",
+                       help="expect only this family (repeatable; default: every family of the registry)")
+    p_ver.add_argument("--dtype", action="append", choices=["float32", "float16", "bfloat16"],
+                       help="expect only these low-precision variants (repeatable; default all)")
     p_ver.add_argument("--no-regenerate", action="store_true",
                        help="check schema and hashes only, not the values against the spec")
     p_ver.add_argument("--no-progress", action="store_true", help="no progress bar")
     p_ver.set_defaults(handler=_cmd_golden_verify)
     p_golden.set_defaults(handler=lambda a: (p_golden.print_help(), 2)[1])
 
-    p_check = sub.add_parser("check", help="check an implementation against the spec")
+    from posref.conformance.session import count, seconds
+
+    p_check = sub.add_parser(
+        "check", help="check an implementation against the spec",
+        description="Run the golden cases, then hypothesis differential cases, against an adapter. The adapter "
+                    "runs in a worker process: a case that crashes, hangs or corrupts it costs that case "
+                    "(crash, timeout) and a fresh worker takes the next.",
+        epilog="exit status: 0 every case passed (not implemented, skipped, expected failures and, without "
+               "--strict, lenient cases allowed); 1 a case failed, errored, crashed or timed out; 2 usage error "
+               "(a bad option, a selection that matches nothing, an unknown --xfails id, an unwritable report "
+               "path, an adapter that cannot be loaded); 3 internal error of posref; 130 interrupted (Ctrl-C or "
+               "SIGTERM). The reports are written in every case after the options are checked; an incomplete run "
+               "says so in them.")
     p_check.add_argument("--adapter", required=True,
                          help="built-in adapter name, module, module:attribute, or posref.adapters entry point")
     p_check.add_argument("--dtype", default="float32", choices=["float64", "float32", "float16", "bfloat16"])
@@ -297,13 +272,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_check.add_argument("--function", action="append", help="only this spec function (repeatable)")
     p_check.add_argument("--case", action="append", help="only this case id (repeatable)")
     p_check.add_argument("--corpus", help="read cases from this golden corpus instead of the built-in registry")
-    p_check.add_argument("--xfails", help="file of case ids expected to fail, one per line (# comments)")
-    p_check.add_argument("--max-examples", type=int, default=25,
+    p_check.add_argument("--xfails", help="file of case ids expected to fail, one per line (# comments); "
+                                          "every id must name a case")
+    p_check.add_argument("--max-examples", type=count, default=25,
                          help="hypothesis differential cases per function after the golden cases (0: golden only)")
-    p_check.add_argument("--seed", type=int, default=0, help="hypothesis seed of the differential cases (default 0)")
+    p_check.add_argument("--seed", type=count, default=0,
+                         help="hypothesis seed of the differential cases, 0 or more (default 0)")
     p_check.add_argument("--strict", action="store_true",
                          help="also fail when an invalid input is accepted instead of rejected")
-    p_check.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per case (default 60)")
+    p_check.add_argument("--timeout", type=seconds, default=60.0,
+                         help="seconds allowed per case, positive and finite (default 60); the worker is killed "
+                              "when a case runs over")
+    p_check.add_argument("--in-process", action="store_true",
+                         help="for debugging: call the adapter in posref's own process (no protection from "
+                              "crashes; timeouts by SIGALRM, best effort)")
     p_check.add_argument("--report", help="write the JSON report here")
     p_check.add_argument("--markdown", help="write the Markdown report here")
     p_check.add_argument("--no-progress", action="store_true", help="no progress bar")

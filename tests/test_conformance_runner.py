@@ -151,6 +151,8 @@ def user_adapter(tmp_path, monkeypatch):
         ADAPTER_DTYPES = ("float32",)
 
         def rope_frequencies(dim, /, *, base=10_000.0):
+            if not isinstance(dim, int):
+                raise TypeError("dim must be an integer")
             if dim % 2 or dim <= 0 or base <= 1:
                 raise ValueError("dim must be even and positive, base above 1")
             return (1.0 / base ** (np.arange(0, dim, 2, dtype=np.float32) / dim)).astype(np.float32)
@@ -208,7 +210,7 @@ def test_cli_adapters_lists_the_reference(capsys):
 def test_cli_golden_generate_verify_and_tamper(tmp_path, capsys):
     out = tmp_path / "corpus"
     assert main(["golden", "generate", "--out", str(out), "--family", "alibi", "--no-progress"]) == 0
-    assert main(["golden", "verify", str(out), "--no-progress"]) == 0
+    assert main(["golden", "verify", str(out), "--family", "alibi", "--no-progress"]) == 0
     assert "all current" in capsys.readouterr().out
     victim = sorted((out / "cases").iterdir())[0]
     data = bytearray(victim.read_bytes())

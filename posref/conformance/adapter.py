@@ -12,8 +12,9 @@ It describes itself with four attributes (module-level names in a module):
 ``ADAPTER_VERSION``
     The version of the library it wraps.
 ``ADAPTER_DTYPES``
-    The dtypes it can compute in, a subset of ``("float64", "float32",
-    "float16", "bfloat16")``.
+    The dtypes it can compute in: a tuple (or list), a subset of
+    ``("float64", "float32", "float16", "bfloat16")``; default
+    ``("float32",)``.
 ``ADAPTER_DEVICES``
     Devices it can run on, e.g. ``("cpu", "cuda")``; default ``("cpu",)``.
 
@@ -26,18 +27,34 @@ not (library missing, no GPU), so that it is skipped with that reason.
 Adapters are named by ``module``, ``module:attribute``, or the name of an
 entry point in the ``posref.adapters`` group.  Built-in adapters live in
 :mod:`posref.adapters` and import their frameworks only when used.
+
+:func:`load_adapter` imports and configures an adapter *in the calling
+process*: what ``posref check --in-process`` and the Python examples use.
+``posref check``, the pytest plugin and ``posref matrix`` run adapters in a
+worker process instead (:mod:`posref.conformance.worker`), so that an
+adapter that crashes, hangs or rewrites posref costs one case and no more.
+Both call the adapter through :func:`invoke`, which copies the inputs,
+converts the outputs to NumPy inside its ``try`` and notes whether the
+adapter changed its inputs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import importlib.metadata
-from dataclasses import dataclass
+import inspect
+import signal
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Adapter", "AdapterError", "load_adapter", "to_numpy", "DTYPES"]
+__all__ = ["Adapter", "AdapterError", "Outcome", "invoke", "load_adapter", "to_numpy", "DTYPES"]
 
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 
@@ -56,14 +73,74 @@ BUILTIN = {
     "flash_attn": "posref.adapters.flash_attn",
 }
 
+#: Longest exception message kept in a result.
+_MESSAGE_LIMIT = 2000
+
 
 class AdapterError(ValueError):
     """An adapter could not be found, loaded or configured."""
 
 
 @dataclass
+class Outcome:
+    """What one call of an adapter function came to, before any judging.
+
+    ``kind`` is ``"returned"`` (``outputs`` holds one array per output,
+    ``is_tuple`` says whether a tuple came back), ``"raised"`` (the
+    exception's class name, the module-qualified names of its classes in
+    ``error_classes``, its message; ``stage`` is ``"call"`` or
+    ``"conversion"`` when turning the result into NumPy raised), and, from
+    the worker's parent only, ``"crash"`` and ``"timeout"`` (``message``
+    says how).  ``mutated`` names the inputs the adapter changed in place.
+    """
+
+    kind: str
+    outputs: list = field(default_factory=list)
+    is_tuple: bool = False
+    error_type: str = ""
+    error_classes: tuple[str, ...] = ()
+    message: str = ""
+    stage: str = "call"
+    mutated: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    def raised(self, qualified_name: str) -> bool:
+        """Whether the exception is an instance of the class ``module.qualname`` (``builtins.ValueError``)."""
+        return self.kind == "raised" and qualified_name in self.error_classes
+
+
+class _Timeout(BaseException):
+    """Raised by the in-process alarm; a BaseException so that ``except Exception`` in the adapter lets it pass."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise _Timeout in the main thread after ``seconds`` (POSIX only; else no limit).
+
+    Best effort, for the in-process debugging mode only: a loop in C, or code
+    that swallows BaseException, is not stopped.  The worker mode kills.
+    """
+    usable = (seconds is not None and hasattr(signal, "SIGALRM")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise _Timeout()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, min(seconds, 1e7))  # setitimer cannot take 1e300
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@dataclass(eq=False)
 class Adapter:
-    """A loaded, configured adapter."""
+    """A loaded, configured adapter, called in this process."""
 
     target: Any
     name: str
@@ -76,6 +153,138 @@ class Adapter:
         """The adapter's implementation of spec function ``name``, or None."""
         candidate = getattr(self.target, name, None)
         return candidate if callable(candidate) else None
+
+    def call(self, function: str, inputs: Mapping[str, np.ndarray], params: Mapping[str, Any], *,
+             timeout: float | None = None) -> Outcome:
+        """Call ``function`` on copies of ``inputs`` in this process (a best-effort SIGALRM timeout)."""
+        implementation = self.function(function)
+        start = time.perf_counter()
+        try:
+            with _time_limit(timeout):
+                outcome = invoke(implementation, function, inputs, params, catch=Exception)
+        except _Timeout:
+            return Outcome("timeout", message=f"no answer within {timeout:g} s (in-process alarm)",
+                           seconds=time.perf_counter() - start)
+        if timeout is not None and outcome.seconds > timeout:  # it swallowed the alarm, or answered late
+            return Outcome("timeout", message=f"answered after {outcome.seconds:.3g} s, over the {timeout:g} s limit",
+                           seconds=outcome.seconds)
+        return outcome
+
+    def close(self) -> None:
+        """Nothing to release for an in-process adapter (a worker adapter stops its process)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _text(value: Any) -> str:
+    """``str(value)``, cut to a readable length, even if ``__str__`` raises."""
+    try:
+        text = str(value)
+    except BaseException:  # an adapter's exception with a broken __str__
+        text = "<the message could not be read>"
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # no lone surrogates in reports
+    return text if len(text) <= _MESSAGE_LIMIT else text[:_MESSAGE_LIMIT] + " [...]"
+
+
+def _class_names(cls: type) -> tuple[str, ...]:
+    names = []
+    for klass in getattr(cls, "__mro__", (cls,)):
+        try:
+            names.append(f"{klass.__module__}.{klass.__qualname__}")
+        except BaseException:  # pragma: no cover - a class with hostile attributes
+            names.append("?")
+    return tuple(names)
+
+
+def _mutated(inputs: Mapping[str, np.ndarray], pristine: Mapping[str, np.ndarray]) -> tuple[str, ...]:
+    changed = []
+    for name, before in pristine.items():
+        after = inputs[name]
+        if not (after.shape == before.shape and after.dtype == before.dtype
+                and after.tobytes() == before.tobytes()):
+            changed.append(name)
+    return tuple(changed)
+
+
+@functools.lru_cache(maxsize=None)
+def _positional_names(function: str) -> tuple[str, ...]:
+    """The positional-only parameters of spec function ``function``, in order."""
+    from posref._spec import SPEC_FUNCTIONS, spec_functions
+
+    if function not in SPEC_FUNCTIONS:
+        spec_functions()
+    names = []
+    for parameter in inspect.signature(SPEC_FUNCTIONS[function].function).parameters.values():
+        if parameter.kind is not inspect.Parameter.POSITIONAL_ONLY:
+            break
+        names.append(parameter.name)
+    return tuple(names)
+
+
+def _call_like(implementation, positional: tuple[str, ...], inputs: Mapping[str, Any],
+               params: Mapping[str, Any]) -> Any:
+    """Call ``implementation`` the way the spec function is called.
+
+    The rule of :func:`posref.golden.registry.call_with` (which the worker
+    does not import: it would load ml_dtypes, a second of start-up, for
+    nothing): positional-only parameters are filled in order from the
+    inputs, or for positional scalars such as ``dim`` from the parameters;
+    the rest go by keyword.
+    """
+    params = dict(params)
+    remaining = dict(inputs)
+    arguments = []
+    for name in positional:
+        if name in remaining:
+            arguments.append(remaining.pop(name))
+        elif name in params:
+            arguments.append(params.pop(name))
+        else:
+            break
+    return implementation(*arguments, **remaining, **params)
+
+
+def invoke(implementation, function: str, inputs: Mapping[str, np.ndarray], params: Mapping[str, Any], *,
+           catch: type[BaseException] = BaseException) -> Outcome:
+    """Call ``implementation`` the way spec function ``function`` is called, and capture what happens.
+
+    The adapter gets copies of ``inputs``; afterwards they are compared with
+    the originals, byte for byte, and the names of those it changed are in
+    ``Outcome.mutated``.  Its result is converted to NumPy
+    (:func:`to_numpy`) inside the same ``try``, so a framework error raised
+    while reading a tensor back (a CUDA error surfaces there) is captured too.
+    Exceptions that are instances of ``catch`` are captured; the worker
+    captures every ``BaseException`` (``SystemExit``, ``KeyboardInterrupt``
+    raised by the adapter), the in-process mode only ``Exception``.
+    """
+    own = {name: np.array(array, copy=True) for name, array in inputs.items()}
+    pristine = {name: np.array(array, copy=True) for name, array in inputs.items()}
+    positional = _positional_names(function)
+    start = time.perf_counter()
+    stage = "call"
+    try:
+        raw = _call_like(implementation, positional, own, params)
+        stage = "conversion"
+        converted = to_numpy(raw)
+        if isinstance(converted, tuple):
+            outputs, is_tuple = list(converted), True
+        else:
+            outputs, is_tuple = [converted], False
+        for index, output in enumerate(outputs):
+            if not isinstance(output, np.ndarray):
+                raise TypeError(f"output {index} is a tuple of {len(output)} values; return one array per output")
+    except _Timeout:
+        raise
+    except catch as exc:
+        seconds = time.perf_counter() - start
+        return Outcome("raised", error_type=type(exc).__name__, error_classes=_class_names(type(exc)),
+                       message=_text(exc), stage=stage, mutated=_mutated(own, pristine), seconds=seconds)
+    seconds = time.perf_counter() - start
+    return Outcome("returned", outputs=outputs, is_tuple=is_tuple, mutated=_mutated(own, pristine), seconds=seconds)
 
 
 def _import_target(spec: str) -> Any:
@@ -102,15 +311,40 @@ def _import_target(spec: str) -> Any:
     return target
 
 
+def _names(spec: str, target: Any, attribute: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A declared tuple of names (``ADAPTER_DTYPES``, ``ADAPTER_DEVICES``), checked."""
+    value = getattr(target, attribute, default)
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, frozenset, set)):
+        raise AdapterError(f"adapter {spec!r}: {attribute} must be a tuple of names, e.g. ('float32',), "
+                           f"got {value!r}")
+    if not all(isinstance(v, str) for v in value):
+        raise AdapterError(f"adapter {spec!r}: {attribute} must hold names (strings), got {value!r}")
+    return tuple(value)
+
+
+def declared_dtypes(spec: str, target: Any) -> tuple[str, ...]:
+    """The dtypes ``target`` declares, checked: a tuple of known dtype names."""
+    dtypes = _names(spec, target, "ADAPTER_DTYPES", ("float32",))
+    unknown = [d for d in dtypes if d not in DTYPES]
+    if unknown:
+        raise AdapterError(f"adapter {spec!r}: ADAPTER_DTYPES must be among {', '.join(DTYPES)}, "
+                           f"got {', '.join(map(repr, unknown))}")
+    return dtypes
+
+
 def load_adapter(spec: str, *, dtype: str = "float32", device: str = "cpu") -> Adapter:
-    """Import and configure the adapter named by ``spec``.
+    """Import and configure the adapter named by ``spec``, in this process.
 
     Raises
     ------
     AdapterError
-        If it cannot be imported, cannot compute in ``dtype`` on ``device``,
-        or says it is unavailable here.
+        If it cannot be imported, declares its dtypes or devices as anything
+        but a tuple of names, cannot compute in ``dtype`` on ``device``, says
+        it is unavailable here, its ``make_adapter`` returns None, or it
+        implements none of posref's spec functions.
     """
+    from posref._spec import SPEC_FUNCTIONS, spec_functions
+
     if not isinstance(spec, str) or not spec:
         raise AdapterError(f"adapter must be a non-empty string, got {spec!r}")
     if dtype not in DTYPES:
@@ -119,15 +353,18 @@ def load_adapter(spec: str, *, dtype: str = "float32", device: str = "cpu") -> A
     why_not = getattr(target, "available", lambda: None)()
     if why_not:
         raise AdapterError(f"adapter {spec!r} cannot run here: {why_not}")
-    dtypes = tuple(getattr(target, "ADAPTER_DTYPES", ("float32",)))
-    devices = tuple(getattr(target, "ADAPTER_DEVICES", ("cpu",)))
+    dtypes = declared_dtypes(spec, target)
+    devices = _names(spec, target, "ADAPTER_DEVICES", ("cpu",))
     if dtype not in dtypes:
         raise AdapterError(f"adapter {spec!r} computes in {', '.join(dtypes)}; dtype {dtype!r} is not among them")
     if device not in devices:
         raise AdapterError(f"adapter {spec!r} runs on {', '.join(devices)}; device {device!r} is not among them")
     factory = getattr(target, "make_adapter", None)
     configured = factory(dtype=dtype, device=device) if callable(factory) else target
-    return Adapter(
+    if configured is None:
+        raise AdapterError(f"adapter {spec!r}: make_adapter(dtype={dtype!r}, device={device!r}) returned None, "
+                           "not an adapter object")
+    adapter = Adapter(
         target=configured,
         name=str(getattr(target, "ADAPTER_NAME", spec)),
         version=str(getattr(target, "ADAPTER_VERSION", "unknown")),
@@ -135,6 +372,11 @@ def load_adapter(spec: str, *, dtype: str = "float32", device: str = "cpu") -> A
         device=device,
         source=spec,
     )
+    spec_functions()
+    if not any(adapter.function(name) is not None for name in SPEC_FUNCTIONS):
+        raise AdapterError(f"adapter {spec!r} implements none of posref's spec functions "
+                           f"(an object of type {type(configured).__name__}); 'posref list' names them")
+    return adapter
 
 
 def to_numpy(value: Any) -> Any:

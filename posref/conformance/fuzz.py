@@ -96,7 +96,7 @@ FUZZ_TOLERANCE: dict[str, str] = {
 FUZZ_FUNCTIONS: tuple[str, ...] = tuple(FUZZ_TOLERANCE)
 
 #: Statuses that make hypothesis look for (and shrink) a failing case.
-_FAILING = ("fail", "error", "timeout")
+_FAILING = ("fail", "error", "crash", "timeout")
 
 #: Bases of released models; drawn alongside arbitrary bases in [2, 1e7].
 _COMMON_BASES = (10_000.0, 500_000.0, 1_000_000.0, 10.0)
@@ -515,12 +515,12 @@ def _fuzz_function(adapter: Adapter, function: str, *, max_examples: int, seed: 
               report_multiple_bugs=False, verbosity=Verbosity.quiet, print_blob=False)
     @given(case_strategy(function))
     def body(spec: CaseSpec) -> None:
-        if hang:  # a hung adapter is not retried: every retry would cost the timeout again
+        if hang:  # a hung or crashed adapter is not retried: every retry costs a timeout or a fresh worker
             return
         counts["examples"] += 1
         case = build_case(spec, _dtypes_for(adapter.dtype))
         result = run_case(adapter, case, timeout=timeout)
-        if result.status == "timeout":
+        if result.status in ("timeout", "crash"):
             hang.update(spec=spec, result=result)
             return
         if result.status in _FAILING:
@@ -546,7 +546,8 @@ def _fuzz_function(adapter: Adapter, function: str, *, max_examples: int, seed: 
 
     if hang:
         spec, result = hang["spec"], hang["result"]
-        result.message = (f"fuzz seed {seed}: differential case (not shrunk: a hang is not retried) "
+        what = "a hang" if result.status == "timeout" else "a crash"
+        result.message = (f"fuzz seed {seed}: differential case (not shrunk: {what} is not retried) "
                           f"{describe_case(spec)}: {result.message}")
         result.repro = repro_snippet(spec, adapter, seed=seed, timeout=timeout)
         return result
@@ -590,8 +591,9 @@ def fuzz(
     that the adapter implements, up to ``max_examples`` cases are drawn from
     :func:`case_strategy`, built, and run with
     :func:`~posref.conformance.runner.run_case`.  The first case that ends
-    ``fail``, ``error`` or ``timeout`` stops the search; hypothesis shrinks
-    it (a timeout is reported as found, since every retry would hang again).
+    ``fail``, ``error``, ``crash`` or ``timeout`` stops the search; hypothesis shrinks
+    it (a timeout or a crash of the worker is reported as found, since every
+    retry would hang or crash again).
 
     Parameters
     ----------
@@ -615,7 +617,7 @@ def fuzz(
     list of CaseResult
         One result per function: ``"pass"`` (case id ``fuzz.<function>``, the
         number of cases in the message), the shrunk failing case
-        (``"fail"``, ``"error"`` or ``"timeout"``; case id
+        (``"fail"``, ``"error"``, ``"crash"`` or ``"timeout"``; case id
         ``fuzz.<function>.<n>``, the case in the message, a Python snippet
         in ``repro``), or ``"not_implemented"`` when the adapter lacks the
         function.

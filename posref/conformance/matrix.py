@@ -87,9 +87,41 @@ def _read_reasons(path: pathlib.Path | None) -> dict[str, str]:
 
 
 def adapter_runs(cases_for, adapters: Sequence[str] | None = None, xfails_dir: pathlib.Path | None = None,
-                 progress=None):
-    """Run each adapter in each of its dtypes; yield (name, adapter, results, reasons, why_not)."""
+                 progress=None, *, in_process: bool = False):
+    """Run each adapter in each of its dtypes; yield (name, adapter, results, reasons, why_not).
+
+    The adapters run in a worker process (:mod:`posref.conformance.worker`),
+    one for all of them unless a case crashes or hangs it; ``in_process``
+    runs them in this process instead, for debugging.
+    """
     names = sorted(adapters or [n for n in BUILTIN if n != "reference"])
+    if in_process:
+        yield from _in_process_runs(cases_for, names, xfails_dir, progress)
+        return
+    from posref.conformance.worker import AdapterHost
+
+    with AdapterHost() as host:  # one worker for all: each framework is imported once
+        for name in names:
+            try:
+                described = host.describe(name)
+            except AdapterError as exc:
+                yield name, None, [], {}, f"cannot be imported: {exc}"
+                continue
+            if described["available"]:
+                yield name, None, [], {}, described["available"]
+                continue
+            for dtype in described["dtypes"]:
+                try:
+                    adapter = host.configure(name, dtype, "cpu")
+                except AdapterError as exc:
+                    yield name, None, [], {}, str(exc)
+                    continue
+                reasons = _read_reasons(xfail_file(xfails_dir, name, dtype))
+                results = run_cases(adapter, cases_for(dtype), xfails=reasons, progress=progress)
+                yield name, adapter, results, reasons, None
+
+
+def _in_process_runs(cases_for, names, xfails_dir, progress):
     for name in names:
         module = None
         try:
@@ -116,7 +148,7 @@ def _cell(results: list[CaseResult]) -> str:
     compared = [r for r in results if r.outputs]
     share = max((r.budget_share for r in compared), default=None)
     tail = f" ({share:.2g})" if share is not None and share == share and share != float("inf") else ""
-    if statuses & {"fail", "error", "timeout"}:
+    if statuses & {"fail", "error", "crash", "timeout"}:
         return "FAIL" + tail
     if "xfail" in statuses:
         return "diverges" + tail

@@ -11,12 +11,18 @@ import numpy as np
 
 from posref._version import SPEC_VERSION, __version__
 from posref.conformance.adapter import Adapter
-from posref.conformance.runner import STATUSES, CaseResult
+from posref.conformance.runner import FAILING, STATUSES, CaseResult
 
-__all__ = ["FAILING", "summary", "to_json", "to_markdown", "exit_code"]
+__all__ = ["EXIT_CODES", "FAILING", "summary", "to_json", "to_markdown", "exit_code"]
 
-#: Statuses that make a run fail.
-FAILING = ("fail", "error", "timeout")
+#: What each exit status of ``posref check`` means.
+EXIT_CODES = {
+    0: "every case passed (or was not implemented, skipped, an expected failure, or lenient without --strict)",
+    1: "some case failed, errored, crashed or timed out (or, with --strict, accepted an invalid input)",
+    2: "usage error: a bad option, a selection that matches nothing, an adapter that cannot be loaded",
+    3: "internal error: posref itself failed; the report says so and holds the cases finished before",
+    130: "interrupted (Ctrl-C or SIGTERM); the report says so and holds the cases finished before",
+}
 
 
 def summary(results: Sequence[CaseResult]) -> dict[str, int]:
@@ -26,14 +32,21 @@ def summary(results: Sequence[CaseResult]) -> dict[str, int]:
 
 
 def exit_code(results: Sequence[CaseResult], *, strict: bool = False) -> int:
-    """1 when any case failed, errored or timed out (or, if ``strict``, was lenient), else 0."""
+    """1 when any case failed, errored, crashed or timed out (or, if ``strict``, was lenient), else 0."""
     failing = FAILING + ("lenient",) if strict else FAILING
     return int(any(r.status in failing for r in results))
 
 
-def to_json(adapter: Adapter, results: Sequence[CaseResult]) -> str:
-    """The full report as deterministic JSON text."""
+def to_json(adapter: Adapter, results: Sequence[CaseResult], *, stopped: str | None = None) -> str:
+    """The full report as deterministic JSON text.
+
+    ``complete`` is false and ``stopped`` says why when the run ended early
+    (interrupted, or an internal error of posref); ``results`` then holds
+    the cases finished before.
+    """
     document = {
+        "complete": stopped is None,
+        "stopped": stopped,
         "posref_version": __version__,
         "spec_version": SPEC_VERSION,
         "numpy_version": np.__version__,
@@ -55,11 +68,15 @@ def _format_error(value: float) -> str:
     return "-" if value != value else f"{value:.2e}"  # NaN -> "-"
 
 
-def to_markdown(adapter: Adapter, results: Sequence[CaseResult]) -> str:
+def to_markdown(adapter: Adapter, results: Sequence[CaseResult], *, stopped: str | None = None) -> str:
     """A per-function table and the list of failures, with reproduction commands."""
     lines = [
         f"# Conformance of {adapter.name} {adapter.version} ({adapter.dtype}, {adapter.device})",
         "",
+    ]
+    if stopped is not None:
+        lines += [f"**Incomplete run**: {stopped}. The {len(results)} case(s) below are those finished before.", ""]
+    lines += [
         f"posref {__version__}, spec {SPEC_VERSION}. "
         + ", ".join(f"{n} {s}" for s, n in summary(results).items() if n),
         "",

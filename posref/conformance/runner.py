@@ -1,39 +1,48 @@
 """The conformance runner: feed cases to an adapter, compare, record, never stop early.
 
-Statuses: ``pass``; ``fail`` (a wrong value, shape or count of outputs);
-``error`` (the implementation raised on a valid input); ``timeout``;
+Statuses: ``pass``; ``fail`` (a wrong value, shape or count of outputs, or
+inputs changed in place); ``error`` (the implementation raised on a valid
+input, or raised another class than the one an invalid input calls for);
+``crash`` (the worker process running the adapter died); ``timeout``;
 ``lenient`` (it accepted an input that a conforming implementation must
 reject: reported, and a failure only under ``--strict``);
 ``not_implemented``; ``skipped`` (the inputs do not fit the dtype);
 ``xfail``/``xpass`` for cases listed as expected divergences.
 
 Each case runs on its own: a case that raises, hangs past the timeout,
-returns the wrong shape, a non-finite value or something NumPy cannot read is
-recorded with its status and the rest still run.
+crashes its worker, returns the wrong shape, a non-finite value or something
+NumPy cannot read is recorded with its status and the rest still run.  The
+adapter computes (in a worker process, :mod:`posref.conformance.worker`, or
+in this one for :class:`~posref.conformance.adapter.Adapter` objects built
+in code); the expected values, the budgets and the comparison are computed
+here, from arrays the adapter never saw.
 """
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
-import time
+import math
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from posref.conformance.adapter import Adapter, to_numpy
-from posref.conformance.compare import compare
+from posref.conformance.adapter import Adapter, Outcome
+from posref.conformance.compare import Comparison, compare
 from posref.conformance.tolerance import CaseView, budgets, round_budget
 from posref.golden.case import GoldenCase
 from posref._spec import SPEC_FUNCTIONS, spec_functions
-from posref.golden.registry import call_with, round_to
+from posref.golden.registry import round_to
 
-__all__ = ["CaseResult", "STATUSES", "case_arrays", "float64_inputs", "run_case", "run_cases"]
+__all__ = ["CaseResult", "FAILING", "STATUSES", "case_arrays", "check_timeout", "float64_inputs", "iter_results",
+           "run_case", "run_cases"]
 
 #: Every status a case can end with.
-STATUSES = ("pass", "fail", "error", "timeout", "lenient", "not_implemented", "skipped", "xfail", "xpass")
+STATUSES = ("pass", "fail", "error", "crash", "timeout", "lenient", "not_implemented", "skipped", "xfail",
+            "xpass")
+
+#: Statuses that make a run fail (``lenient`` too under ``--strict``).
+FAILING = ("fail", "error", "crash", "timeout")
 
 
 @dataclass
@@ -64,28 +73,16 @@ class CaseResult:
         return asdict(self)
 
 
-class _Timeout(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise _Timeout in the main thread after ``seconds`` (POSIX only; else no limit)."""
-    usable = seconds and hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
-    if not usable:
-        yield
-        return
-
-    def on_alarm(signum, frame):
-        raise _Timeout()
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+def check_timeout(timeout) -> float | None:
+    """``timeout`` as seconds (None: no limit); ValueError unless a positive finite number."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer, np.floating)):
+        raise TypeError(f"timeout must be a positive finite number of seconds or None, got {timeout!r}")
+    seconds = float(timeout)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"timeout must be a positive finite number of seconds or None, got timeout={timeout!r}")
+    return seconds
 
 
 def case_arrays(case: GoldenCase, dtype: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None:
@@ -124,13 +121,94 @@ def spec_function(name: str):
     return SPEC_FUNCTIONS[name].function
 
 
-def run_case(adapter: Adapter, case: GoldenCase, *, timeout: float | None = 60.0) -> CaseResult:
-    """Run one case against the adapter in the adapter's dtype."""
+def _repro(adapter: Adapter, case: GoldenCase) -> str:
+    device = f" --device {adapter.device}" if adapter.device != "cpu" else ""
+    return f"posref check --adapter {adapter.source} --dtype {adapter.dtype}{device} --case {case.id}"
+
+
+def _unreadable(reason: str) -> Comparison:
+    nan = float("nan")
+    return Comparison(False, reason, nan, nan, nan, float("inf"), None, None, None, None)
+
+
+def _judge(result: CaseResult, case: GoldenCase, outcome: Outcome, inputs: dict, expected: dict,
+           adapter: Adapter) -> None:
+    """Set the status and message of ``result`` from what the adapter did."""
     dtype = adapter.dtype
-    result = CaseResult(case.id, case.function, case.family, dtype, "error",
-                        repro=f"posref check --adapter {adapter.source} --dtype {dtype} --case {case.id}")
-    implementation = adapter.function(case.function)
-    if implementation is None:
+    mutated = ", ".join(outcome.mutated)
+    changed = f"it changed its input(s) {mutated} in place" if mutated else ""
+    if outcome.kind in ("timeout", "crash"):
+        result.status, result.message = outcome.kind, outcome.message
+        return
+    if outcome.kind == "raised":
+        raised = f"{outcome.error_type}: {outcome.message}"
+        if outcome.raised("builtins.NotImplementedError"):
+            result.status = "not_implemented"
+            result.message = outcome.message or f"{adapter.name} does not support these parameters"
+        elif outcome.stage == "conversion":
+            result.status, result.message = "error", f"reading its output raised {raised}"
+        elif case.expect_error is not None and outcome.raised(f"builtins.{case.expect_error}"):
+            result.status, result.message = "pass", f"rejected with {raised}"
+            if changed:
+                result.status, result.message = "fail", f"{result.message}, but {changed}"
+        elif case.expect_error is not None:
+            result.status = "error"
+            result.message = (f"raised {raised}; this invalid input must be rejected with {case.expect_error} "
+                              f"(mentioning {case.error_match!r}), and {outcome.error_type} is not a "
+                              f"{case.expect_error}")
+        else:
+            result.status, result.message = "error", raised
+        if changed and result.status == "error":
+            result.message += f" ({changed})"
+        return
+    if case.expect_error is not None:
+        result.status = "lenient"
+        result.message = f"accepted an invalid input; expected {case.expect_error} mentioning {case.error_match!r}"
+        if changed:
+            result.message += f" ({changed})"
+        return
+    if len(outcome.outputs) != len(expected):  # a tuple of two for a function of one output, say
+        result.status = "fail"
+        result.message = f"returned {len(outcome.outputs)} output(s), expected {len(expected)}"
+        if changed:
+            result.message += f"; {changed}"
+        return
+    actual_outputs = dict(zip(expected, outcome.outputs))
+    allowed = case.budgets.get(dtype)  # the corpus's own numbers, when the case carries them
+    if allowed is not None:
+        allowed = {name: b.astype(np.float64) for name, b in allowed.items()}
+    else:
+        view = CaseView(case.function, case.params, float64_inputs(inputs), expected)
+        allowed = {name: round_budget(b) for name, b in budgets(view, case.tolerance, dtype).items()}
+    passed = not changed
+    reasons = [changed] if changed else []
+    for name, reference in expected.items():
+        actual = actual_outputs[name]
+        if not isinstance(actual, np.ndarray):  # an output of a dtype posref does not compare, from a worker
+            comparison = _unreadable(f"output has dtype {actual.dtype}, expected a real numeric array")
+        else:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):  # PYTHONWARNINGS=error, an output of 1e308
+                warnings.simplefilter("ignore")
+                comparison = compare(actual, reference, allowed[name], dtype)
+        result.outputs[name] = comparison.as_dict()
+        if not comparison.passed:
+            passed = False
+            reasons.append(f"{name}: {comparison.reason}")
+    result.status = "pass" if passed else "fail"
+    result.message = "; ".join(reasons)
+
+
+def run_case(adapter: Adapter, case: GoldenCase, *, timeout: float | None = 60.0) -> CaseResult:
+    """Run one case against the adapter in the adapter's dtype.
+
+    ``timeout`` (seconds, positive and finite, or None for no limit) bounds
+    the adapter's call: a worker adapter is killed when it runs over, an
+    in-process one gets a best-effort alarm.
+    """
+    timeout = check_timeout(timeout)
+    dtype = adapter.dtype
+    result = CaseResult(case.id, case.function, case.family, dtype, "error", repro=_repro(adapter, case))
+    if adapter.function(case.function) is None:
         result.status, result.message = "not_implemented", f"{adapter.name} has no {case.function}"
         return result
     arrays = case_arrays(case, dtype)
@@ -138,56 +216,45 @@ def run_case(adapter: Adapter, case: GoldenCase, *, timeout: float | None = 60.0
         result.status, result.message = "skipped", f"the inputs of this case do not fit {dtype}"
         return result
     inputs, expected = arrays
-    start = time.perf_counter()
-    try:
-        with _time_limit(timeout):
-            raw = call_with(implementation, inputs, case.params, like=spec_function(case.function))
-    except NotImplementedError as exc:
-        result.status, result.message = "not_implemented", str(exc) or f"{adapter.name} does not support these parameters"
-        return result
-    except _Timeout:
-        result.status, result.message = "timeout", f"no answer within {timeout} s"
-        return result
-    except Exception as exc:
-        result.seconds = time.perf_counter() - start
-        if case.expect_error is not None:
-            result.status = "pass"
-            result.message = f"rejected with {type(exc).__name__}: {exc}"
-        else:
-            result.status, result.message = "error", f"{type(exc).__name__}: {exc}"
-        return result
-    result.seconds = time.perf_counter() - start
-    if case.expect_error is not None:
-        result.status = "lenient"
-        result.message = f"accepted an invalid input; expected {case.expect_error} mentioning {case.error_match!r}"
+    outcome = adapter.call(case.function, inputs, case.params, timeout=timeout)
+    result.seconds = outcome.seconds
+    if timeout is not None and outcome.kind in ("returned", "raised") and outcome.seconds > timeout:
+        result.status = "timeout"
+        result.message = f"answered after {outcome.seconds:.3g} s, over the {timeout:g} s limit"
         return result
     try:
-        actual = to_numpy(raw)
-    except TypeError as exc:
-        result.status, result.message = "error", str(exc)
-        return result
-    actual_outputs = dict(zip(expected, actual)) if isinstance(actual, tuple) else {"output": actual}
-    if set(actual_outputs) != set(expected):
-        result.status = "fail"
-        result.message = f"returned {len(actual_outputs)} output(s), expected {len(expected)}"
-        return result
-    allowed = case.budgets.get(dtype)  # the corpus's own numbers, when the case carries them
-    if allowed is not None:
-        allowed = {name: b.astype(np.float64) for name, b in allowed.items()}
-    else:
-        view = CaseView(case.function, case.params, float64_inputs(inputs), expected)
-        allowed = {name: round_budget(b) for name, b in budgets(view, case.tolerance, dtype).items()}
-    passed = True
-    reasons = []
-    for name, reference in expected.items():
-        comparison = compare(actual_outputs[name], reference, allowed[name], dtype)
-        result.outputs[name] = comparison.as_dict()
-        if not comparison.passed:
-            passed = False
-            reasons.append(f"{name}: {comparison.reason}")
-    result.status = "pass" if passed else "fail"
-    result.message = "; ".join(reasons)
+        _judge(result, case, outcome, inputs, expected, adapter)
+    except Exception as exc:  # posref's own judging failed: say so, blame nobody else, run the next case
+        result.status = "error"
+        result.message = (f"posref could not judge this output ({type(exc).__name__}: {exc}); this is a bug in "
+                          "posref, please report it")
     return result
+
+
+def _with_xfail(result: CaseResult, expected_failures: set[str]) -> CaseResult:
+    if result.case_id in expected_failures and result.status in FAILING + ("lenient",):
+        result.status = "xfail"
+    elif result.case_id in expected_failures and result.status == "pass":
+        result.status = "xpass"
+    return result
+
+
+def iter_results(
+    adapter: Adapter,
+    cases: Iterable[GoldenCase],
+    *,
+    timeout: float | None = 60.0,
+    xfails: Iterable[str] = (),
+    progress=None,
+) -> Iterator[CaseResult]:
+    """Run the cases one by one, yielding each result as soon as it is known (see :func:`run_cases`)."""
+    timeout = check_timeout(timeout)
+    cases = list(cases)
+    expected_failures = set(xfails)
+    for done, case in enumerate(cases, 1):
+        yield _with_xfail(run_case(adapter, case, timeout=timeout), expected_failures)
+        if progress is not None:
+            progress(done, len(cases), case.id)
 
 
 def run_cases(
@@ -199,16 +266,4 @@ def run_cases(
     progress=None,
 ) -> list[CaseResult]:
     """Run every case; cases listed in ``xfails`` report ``xfail``/``xpass`` instead of fail/pass."""
-    cases = list(cases)
-    expected_failures = set(xfails)
-    results = []
-    for done, case in enumerate(cases, 1):
-        result = run_case(adapter, case, timeout=timeout)
-        if case.id in expected_failures and result.status in ("fail", "error", "timeout", "lenient"):
-            result.status = "xfail"
-        elif case.id in expected_failures and result.status == "pass":
-            result.status = "xpass"
-        results.append(result)
-        if progress is not None:
-            progress(done, len(cases), case.id)
-    return results
+    return list(iter_results(adapter, cases, timeout=timeout, xfails=xfails, progress=progress))

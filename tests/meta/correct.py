@@ -88,14 +88,14 @@ FUNCTIONS = (
 )
 
 
-def _require(condition, message):
+def _require(condition, message, error=ValueError):
     if not condition:
-        raise ValueError(message)
+        raise error(message)
 
 
 def _check_dim(dim):
-    _require(isinstance(dim, (int, np.integer)) and dim > 0 and dim % 2 == 0,
-             f"dim must be a positive even integer, got dim={dim}")
+    _require(isinstance(dim, (int, np.integer)), f"dim must be a positive even integer, got dim={dim}", TypeError)
+    _require(dim > 0 and dim % 2 == 0, f"dim must be a positive even integer, got dim={dim}")
 
 
 def _check_base(base):
@@ -795,8 +795,8 @@ class Correct:
                                 max_position, c2p=True, p2c=True):
         from posref.relative import _deberta_buckets
 
-        _require(not (c2p and pos_key is None), "pos_key must be given when c2p=True")
-        _require(not (p2c and pos_query is None), "pos_query must be given when p2c=True")
+        _require(not (c2p and pos_key is None), "pos_key must be given when c2p=True", TypeError)
+        _require(not (p2c and pos_query is None), "pos_query must be given when p2c=True", TypeError)
         span = max_position if bucket_size is None else bucket_size
         d = q.shape[-1]
         for name, table in (("pos_key", pos_key), ("pos_query", pos_query)):
