@@ -173,7 +173,9 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
 
     from posref.conformance.matrix import adapter_runs, compare_matrices, render_matrix
 
-    xfails_dir = pathlib.Path(args.xfails_dir) if args.xfails_dir else None
+    from posref.adapters.known import KNOWN_DIR
+
+    xfails_dir = pathlib.Path(args.xfails_dir) if args.xfails_dir else KNOWN_DIR
     cache: dict = {}
 
     def cases_for(dtype):
@@ -294,8 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_matrix = sub.add_parser("matrix", help="run the built-in adapters and write the conformance matrix")
     p_matrix.add_argument("--out", default="conformance/matrix.md", help="Markdown file (default conformance/matrix.md)")
     p_matrix.add_argument("--adapter", action="append", help="only this built-in adapter (repeatable)")
-    p_matrix.add_argument("--xfails-dir", default="conformance/xfails",
-                          help="directory of <adapter>-<dtype>.txt divergence lists")
+    p_matrix.add_argument("--xfails-dir", default=None,
+                          help="directory of <adapter>-<dtype>.txt known-divergence lists (default: the built-in lists)")
     p_matrix.add_argument("--check", action="store_true", help="exit 1 if --out differs from a fresh run")
     p_matrix.add_argument("--no-progress", action="store_true", help="no progress bar")
     p_matrix.set_defaults(handler=_cmd_matrix)

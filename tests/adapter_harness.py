@@ -3,7 +3,7 @@
 Used by the ``tests/test_adapters_*.py`` files.  An adapter passes when
 
 * every case that fails, errors or times out is listed in
-  ``conformance/xfails/<name>-<dtype>.txt`` (a genuine divergence of the
+  ``posref/adapters/known/<name>-<dtype>.txt`` (a genuine divergence of the
   library, explained by a comment there), and
 * every listed case still fails (no stale entries).
 
@@ -23,7 +23,7 @@ from posref.conformance.adapter import load_adapter
 from posref.conformance.runner import run_cases
 from posref.golden.registry import Arange, CaseSpec, Normal, Values, build_cases
 
-XFAILS_DIR = pathlib.Path(__file__).resolve().parents[1] / "conformance" / "xfails"
+XFAILS_DIR = pathlib.Path(__file__).resolve().parents[1] / "posref" / "adapters" / "known"
 
 
 def _grid(height, width, offset=0):
@@ -121,7 +121,7 @@ def _extra(dtype: str):
 
 
 def read_xfails(name: str, dtype: str) -> dict[str, str]:
-    """Case id -> reason of ``conformance/xfails/<name>-<dtype>.txt`` (empty when absent)."""
+    """Case id -> reason of ``posref/adapters/known/<name>-<dtype>.txt`` (empty when absent)."""
     path = XFAILS_DIR / f"{name}-{dtype}.txt"
     if not path.is_file():
         return {}

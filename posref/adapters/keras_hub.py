@@ -52,7 +52,7 @@ Divergences found
 -----------------
 
 Listed with case ids and numbers in
-``conformance/xfails/keras_hub-<dtype>.txt``:
+``posref/adapters/known/keras_hub-<dtype>.txt``:
 
 * ``rope_type="dynamic"`` is a uniform rescale, not NTK-aware scaling: the
   ratio to plain RoPE is 0.2446 at every pair for ``d=128, s=4`` where NTK

@@ -39,7 +39,7 @@ bfloat16 (the reference evaluator computes in NumPy in ``T``).
 Divergences found
 -----------------
 
-Listed in ``conformance/xfails/onnx_reference-float64.txt``: the
+Listed in ``posref/adapters/known/onnx_reference-float64.txt``: the
 evaluator indexes the caches with NumPy, so a negative ``position_id`` reads
 a row from the end instead of being rejected
 (``apply_rope.invalid.negative_position``, float64 only because invalid

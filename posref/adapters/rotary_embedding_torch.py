@@ -51,7 +51,7 @@ Divergences found
 -----------------
 
 Listed with case ids in
-``conformance/xfails/rotary_embedding_torch-<dtype>.txt``:
+``posref/adapters/known/rotary_embedding_torch-<dtype>.txt``:
 ``RotaryEmbedding(dim=2)`` raises ``ZeroDivisionError`` (the
 ``theta_rescale_factor`` exponent ``dim / (dim - 2)`` is evaluated even for
 a factor of 1; cases ``rope_frequencies.d2.b10000`` and

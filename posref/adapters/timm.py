@@ -50,7 +50,7 @@ code mapped here touches torchvision.
 Divergences found
 -----------------
 
-Listed in ``conformance/xfails/timm-<dtype>.txt``: only that
+Listed in ``posref/adapters/known/timm-<dtype>.txt``: only that
 ``build_sincos2d_pos_embed([0, 4], 8)`` returns an empty table instead of
 rejecting the empty grid (``sincos_2d_encoding.invalid.grid_shape``).
 Every mapped value case passes in float32, float16 and bfloat16.  Cases the

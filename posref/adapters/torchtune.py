@@ -71,7 +71,7 @@ Divergences found
 Over the golden cases every valid case conforms in float32, float16 and
 bfloat16, the positions near 2**20 included (``apply_rope.*.hard_positions``
 at up to 0.35 of the float32 budget).  What fails is listed in
-``conformance/xfails/torchtune-<dtype>.txt``: four invalid inputs the
+``posref/adapters/known/torchtune-<dtype>.txt``: four invalid inputs the
 modules accept without a check (``dim=63`` gives 31 frequencies with
 denominator 63; ``base=1`` gives constant angles; ``Llama3ScaledRoPE``
 takes ``scale_factor=0.5`` and ``high_freq_factor < low_freq_factor``).

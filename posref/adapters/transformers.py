@@ -132,7 +132,7 @@ Divergences found
 Over the golden cases every valid case conforms in float32, float16 and
 bfloat16, long-context RoPE included (``apply_rope.*.hard_positions`` at
 up to 0.35 of the float32 budget).  What fails is listed, with numbers, in
-``conformance/xfails/transformers-<dtype>.txt``: thirteen invalid inputs
+``posref/adapters/known/transformers-<dtype>.txt``: thirteen invalid inputs
 that transformers accepts, because it validates neither rope parameters
 (``rope_theta=1``, ``factor=0.5``, ``high_freq_factor < low_freq_factor``
 only log a warning) nor position ids, DeBERTa's ``max_position``, an empty

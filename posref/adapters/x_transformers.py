@@ -60,7 +60,7 @@ so float64 is not offered.
 Divergences found
 -----------------
 
-Listed with case ids in ``conformance/xfails/x_transformers-<dtype>.txt``
+Listed with case ids in ``posref/adapters/known/x_transformers-<dtype>.txt``
 (the same in float32, float16 and bfloat16): ``RotaryEmbedding(dim=2)``
 raises ``ZeroDivisionError`` (case ``rope_frequencies.d2.b10000``: the NTK
 exponent ``dim / (dim - 2)`` of ``base_rescale_factor`` is evaluated even

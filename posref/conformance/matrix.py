@@ -3,7 +3,7 @@
 ``posref matrix`` runs every built-in adapter that can run here, in every
 dtype it declares, over the golden cases, and writes one Markdown table.
 Cells read ``pass``, ``FAIL``, ``diverges`` (failures listed, with the
-reason, in ``conformance/xfails/<adapter>-<dtype>.txt``), ``partial``
+reason, in ``posref/adapters/known/<adapter>-<dtype>.txt``), ``partial``
 (some cases not implemented) or ``n/i`` (not implemented), followed by the
 largest share of the error budget used.  The outcomes depend only on the
 library versions and the cases, so a committed matrix can be checked for
@@ -43,6 +43,7 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 
+from posref.adapters.known import known_file, parse_known
 from posref.conformance.adapter import BUILTIN, AdapterError, load_adapter
 from posref.conformance.runner import CaseResult, run_cases
 
@@ -57,33 +58,13 @@ SHARE_FACTOR = 1.5
 
 
 def xfail_file(directory: pathlib.Path | None, adapter: str, dtype: str) -> pathlib.Path | None:
-    """The expected-divergence file of an adapter and dtype, if it exists."""
-    if directory is None:
-        return None
-    path = directory / f"{adapter}-{dtype}.txt"
-    return path if path.is_file() else None
+    """The known-divergence list of an adapter and dtype, if it exists."""
+    return None if directory is None else known_file(adapter, dtype, directory)
 
 
 def _read_reasons(path: pathlib.Path | None) -> dict[str, str]:
-    """Case id -> the comment after it (or the comment block above it)."""
-    if path is None:
-        return {}
-    reasons: dict[str, str] = {}
-    pending, after_ids = "", False
-    for line in path.read_text(encoding="utf-8").splitlines():
-        stripped = line.strip()
-        if stripped.startswith("#"):  # a comment block explains the ids that follow it
-            text = stripped.lstrip("# ").strip()
-            pending = text if after_ids else f"{pending} {text}".strip()
-            after_ids = False
-            continue
-        if not stripped:
-            pending, after_ids = "", False
-            continue
-        case_id, _, comment = stripped.partition("#")
-        reasons[case_id.strip()] = comment.strip() or pending
-        after_ids = True
-    return reasons
+    """Case id -> the reason given for it in a known-divergence list."""
+    return {} if path is None else parse_known(path.read_text(encoding="utf-8"))
 
 
 def adapter_runs(cases_for, adapters: Sequence[str] | None = None, xfails_dir: pathlib.Path | None = None,
