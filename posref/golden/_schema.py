@@ -193,7 +193,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                 "error_match": {"type": ["string", "null"]},
                 "description": {"type": "string"},
                 "seed": {"type": "integer", "minimum": 0},
-                "file": {"type": "string", "pattern": r"^cases/[a-z0-9_][a-z0-9_.-]{0,199}\.safetensors$"},
+                "file": {"type": "string", "pattern": r"^cases/[a-z0-9_][a-z0-9_.-]{0,199}(@[0-9a-f]{16})?\.safetensors$"},
                 "file_size": {"type": "integer", "minimum": 8},
                 "file_sha256": {"$ref": "#/$defs/sha256"},
             },

@@ -7,6 +7,12 @@ A corpus is a directory holding exactly::
     manifest.json               the index (schema: schema/manifest.schema.json)
     cases/<id>.safetensors      one file per case, every array of the case
 
+A case file is named ``cases/<id>.safetensors``, or
+``cases/<id>@<hash>.safetensors`` after an in-place write changed it
+(``<hash>``: the first 16 hex digits of its sha256; see *Writing*).  Find a
+case's file through the ``file`` field of its manifest entry, never by
+building the name.
+
 Inside a case file the arrays are named by where they belong:
 
 ==============================  ===========================================
@@ -87,28 +93,25 @@ else.  Then, holding an exclusive ``flock`` on the directory:
 1. every case file whose bytes change is written and fsynced into a staging
    directory ``.posref-tmp-<hex>`` inside the corpus, with the new manifest
    (``manifest.json``) and a copy of the replaced one (``previous.json``);
-2. the files of new case ids are renamed into ``cases/``; each file of a
-   changed case is renamed aside into the staging directory and the new one
-   renamed into its place; ``cases/`` is fsynced;
+2. the new case files are renamed into ``cases/`` under names the live
+   manifest does not list: a new id gets ``cases/<id>.safetensors``, and a
+   case whose id stays but whose bytes change gets the other of its two
+   names, ``cases/<id>.safetensors`` and ``cases/<id>@<hash>.safetensors``
+   (``<hash>``: the first 16 hex digits of the file's sha256), so the old
+   file stays where the old manifest expects it; ``cases/`` is fsynced;
 3. the new manifest is renamed over the old one: the commit point;
-4. the case files the new manifest no longer lists are deleted, and the
-   staging directory (with the replaced files) removed.
+4. the case files the new manifest no longer lists (removed ids and the
+   replaced versions of changed ones) are deleted, and the staging
+   directory removed.
 
 Crash consistency.  A reader trusts only the manifest and checks every
-file's size and sha256 against it, so at any instant the directory reads as
-the old corpus, as the new one, or raises :class:`CorpusError` naming the
-file that does not match: never as a mixture.  Until step 2 the old corpus
-is untouched.  A file of a new id appearing in step 2 is not listed by the
-old manifest, and a file of a removed id goes only after the commit, so a
-write that adds or removes cases switches from old to new at the manifest
-rename alone.  A case whose id stays but whose bytes change cannot be
-switched together with the manifest, because the format fixes its file name
-(``cases/<id>.safetensors``) and the directory is not swapped as a whole
-(its parent may be read-only or a mount point): between its rename in step
-2 and the commit, the old manifest meets new bytes and the corpus reads as
-corrupt.  That window holds only renames, never writing.  An error or
-interrupt inside the process is undone (the renames are reversed and the
-staging directory removed), so the previous corpus is left as it was.
+file's size and sha256 against it.  Until the commit no file the old
+manifest lists is touched, and after it every file the new manifest lists is
+in place, so at any instant the directory reads as the old corpus or as the
+new one, never as a mixture and never as corrupt; the manifest's rename alone
+switches from one to the other.  An error or interrupt inside the process
+before the commit is undone (the new files and the staging directory are
+removed).
 After a crash (``kill -9``, power loss), every file in the directory is
 listed by the live manifest or by a journal (``manifest.json`` or
 ``previous.json``) in the leftover staging directory, which
@@ -450,6 +453,11 @@ def _case_file(case_id: str) -> str:
     return f"{CASES_DIR}/{case_id}.safetensors"
 
 
+def _successor_file(case_id: str, sha256: str) -> str:
+    """The second name a case file may have: used when a changed case replaces its file in place."""
+    return f"{CASES_DIR}/{case_id}@{sha256[:16]}.safetensors"
+
+
 def _metadata(case_id: str) -> dict[str, str]:
     return {"format": CORPUS_FORMAT, "case_id": case_id}
 
@@ -650,8 +658,11 @@ def _check_paths(raw: dict[str, Any], manifest_path: Path) -> None:
 def _check_entry(entry: dict[str, Any], where: str) -> None:
     """Rules the schema cannot express, for one case entry."""
     cid = entry["id"]
-    if entry["file"] != _case_file(cid):
-        raise CorpusError(f"{where}: case {cid!r} must be stored in {_case_file(cid)!r}, got {entry['file']!r}")
+    if entry["file"] not in (_case_file(cid), _successor_file(cid, entry["file_sha256"])):
+        raise CorpusError(
+            f"{where}: case {cid!r} must be stored in {_case_file(cid)!r} or "
+            f"{_successor_file(cid, entry['file_sha256'])!r}, got {entry['file']!r}"
+        )
     tensors = set()
     for section in ("inputs", "outputs"):
         names = set()
@@ -955,7 +966,7 @@ def _structure(entry: dict[str, Any]) -> dict[str, Any]:
     def rows(arrays):
         return [(a["name"], a["tensor"], a["dtype"], a["shape"]) for a in arrays]
 
-    out = {key: value for key, value in entry.items() if key not in ("file_size", "file_sha256")}
+    out = {key: value for key, value in entry.items() if key not in ("file", "file_size", "file_sha256")}
     for section in ("inputs", "outputs"):
         out[section] = rows(entry[section])
     for section in ("rounded", "budgets"):
@@ -1207,8 +1218,8 @@ STAGING_PREFIX = ".posref-tmp-"
 _STAGING_RE = re.compile(re.escape(STAGING_PREFIX) + r"[0-9a-f]{8,32}\Z")
 _PENDING = "manifest.json"  # in a staging directory: the new manifest, until the commit
 _PREVIOUS = "previous.json"  # in a staging directory: the manifest being replaced
-_OLD = ".old"  # in a staging directory: suffix of a replaced case file moved aside
-_CASE_NAME_RE = re.compile(r"[a-z0-9_][a-z0-9_.-]*\.safetensors\Z")
+_OLD = ".old"  # in a staging directory: a replaced case file moved aside (by writers before successor names)
+_CASE_NAME_RE = re.compile(r"[a-z0-9_][a-z0-9_.-]*(?:@[0-9a-f]{16})?\.safetensors\Z")
 
 
 def _write_file(path: Path, data: bytes) -> None:
@@ -1343,6 +1354,18 @@ def _same_manifest(old: bytes, new: bytes) -> bool:
     except (ValueError, KeyError, TypeError):
         return False
     return first == second
+
+
+def _live_files(survey: _Survey) -> dict[str, str]:
+    """Case id -> file, for the entries of the live manifest whose file is a regular file posref owns."""
+    if survey.manifest is None:
+        return {}
+    try:
+        raw = json.loads(survey.manifest)
+        pairs = [(entry.get("id"), entry.get("file")) for entry in raw["cases"] if isinstance(entry, dict)]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    return {cid: rel for cid, rel in pairs if isinstance(cid, str) and rel in survey.owned}
 
 
 def _same_bytes(path: Path, blob: bytes) -> bool:
@@ -1595,14 +1618,21 @@ def _write_in_place(cases: list[GoldenCase], out: Path, force: bool, progress) -
         made.append(name)
         _write_file(staging / name, data)
 
+    live = _live_files(survey)  # id -> the file the live manifest lists for it
     try:
         for done, case in enumerate(cases, start=1):
             entry, blob = _encode_case(case)
+            current = live.get(case.id)
+            if current is not None and _same_bytes(out / current, blob):
+                entry["file"] = current  # unchanged: keep the file and its name
+            else:
+                if current == entry["file"]:  # changed: the other name, so the old file stays until the commit
+                    entry["file"] = _successor_file(case.id, entry["file_sha256"])
+                rel = entry["file"]
+                if not (rel in survey.owned and _same_bytes(out / rel, blob)):  # an interrupted write's may fit
+                    stage(os.path.basename(rel), blob)
+                    staged.append(rel)
             entries.append(entry)
-            rel = entry["file"]
-            if not (rel in survey.owned and _same_bytes(out / rel, blob)):
-                stage(os.path.basename(rel), blob)
-                staged.append(rel)
             del blob
             if progress is not None:
                 progress(done, len(cases), case.id)
@@ -1630,23 +1660,18 @@ def _write_in_place(cases: list[GoldenCase], out: Path, force: bool, progress) -
                 pass
         raise
 
-    # Switch.  New ids first: the old manifest does not list them, so the old
-    # corpus stays valid.  Then each changed file is moved aside and the new
-    # one renamed into its place; then the manifest rename commits.
+    # Switch.  No file the live manifest lists is touched before the commit:
+    # every new file goes in under a name it does not list, so the old corpus
+    # stays whole until the manifest's rename installs the new one.
     moves: list[tuple[Path, Path]] = []
     made_cases_dir = False
     try:
         if not survey.has_cases_dir:
             os.mkdir(out / CASES_DIR)  # mode 0777 less the umask
             made_cases_dir = True
-        for rel in sorted(staged, key=lambda rel: rel in survey.owned):
-            name = os.path.basename(rel)
-            if rel in survey.owned:
-                made.append(name + _OLD)
-                _rename(out / rel, staging / (name + _OLD))
-                moves.append((out / rel, staging / (name + _OLD)))
-            _rename(staging / name, out / rel)
-            moves.append((staging / name, out / rel))
+        for rel in staged:
+            _rename(staging / os.path.basename(rel), out / rel)
+            moves.append((staging / os.path.basename(rel), out / rel))
         _fsync_dir(out / CASES_DIR)
         if staging is not None:
             _fsync_dir(staging)
@@ -1666,8 +1691,8 @@ def _write_in_place(cases: list[GoldenCase], out: Path, force: bool, progress) -
                 _remove_staging(staging, made)
         except OSError as undo:
             raise OSError(
-                f"writing {out} failed ({exc}), and undoing the partial write failed too ({undo}); the replaced "
-                f"case files are in {staging}: write the corpus again to finish"
+                f"writing {out} failed ({exc}), and undoing the partial write failed too ({undo}); the files it "
+                f"wrote are listed in {staging}: write the corpus again to finish"
             ) from exc
         raise
     _fsync_dir(out)
