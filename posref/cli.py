@@ -133,13 +133,23 @@ def _cmd_check(args: argparse.Namespace) -> int:
         outputs = check_output_paths({"--report": args.report, "--markdown": args.markdown})
         selection = select_cases(corpus=args.corpus, families=args.family, functions=args.function,
                                  case_ids=args.case)
-        xfails = read_xfails(args.xfails, selection.known_ids) if args.xfails else []
+        known: dict[str, str] = {}
+        for path in args.known or []:
+            known.update(read_xfails(path, selection.known_ids))
     except UsageError as exc:
         return _fail("check", str(exc))
     options = CheckOptions(adapter=args.adapter, dtype=args.dtype, device=args.device, timeout=args.timeout,
                            max_examples=args.max_examples, seed=args.seed, strict=args.strict,
-                           in_process=args.in_process, progress=not args.no_progress)
-    return run_check(options, selection, xfails, outputs, _Progress)
+                           in_process=args.in_process, progress=not args.no_progress,
+                           builtin_known=not args.ignore_known)
+    return run_check(options, selection, known, outputs, _Progress)
+
+
+def _cmd_identify(args: argparse.Namespace) -> int:
+    from posref.conformance.diagnose import run_identify
+
+    return run_identify(args.adapter, functions=args.function, dtype=args.dtype, device=args.device,
+                        timeout=args.timeout, as_json=args.json)
 
 
 def _cmd_adapters(args: argparse.Namespace) -> int:
@@ -260,9 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the golden cases, then hypothesis differential cases, against an adapter. The adapter "
                     "runs in a worker process: a case that crashes, hangs or corrupts it costs that case "
                     "(crash, timeout) and a fresh worker takes the next.",
-        epilog="exit status: 0 every case passed (not implemented, skipped, expected failures and, without "
-               "--strict, lenient cases allowed); 1 a case failed, errored, crashed or timed out; 2 usage error "
-               "(a bad option, a selection that matches nothing, an unknown --xfails id, an unwritable report "
+        epilog="statuses: pass; fail (wrong numbers on valid input); crash (raised on valid input, or the worker "
+               "died); timeout; wrong_error (an invalid input rejected with another error class); lenient (an "
+               "invalid input accepted); known (a listed divergence, with its reason); fixed (listed, but passes "
+               "now); not_implemented; skipped; error (posref's own failure). "
+               "exit status: 0 no case failed (known, fixed and lenient cases allowed without --strict); 1 a "
+               "case has status fail, crash, timeout, wrong_error or error; 2 usage error "
+               "(a bad option, a selection that matches nothing, an unknown --known id, an unwritable report "
                "path, an adapter that cannot be loaded); 3 internal error of posref; 130 interrupted (Ctrl-C or "
                "SIGTERM). The reports are written in every case after the options are checked; an incomplete run "
                "says so in them.")
@@ -274,14 +288,18 @@ def build_parser() -> argparse.ArgumentParser:
     p_check.add_argument("--function", action="append", help="only this spec function (repeatable)")
     p_check.add_argument("--case", action="append", help="only this case id (repeatable)")
     p_check.add_argument("--corpus", help="read cases from this golden corpus instead of the built-in registry")
-    p_check.add_argument("--xfails", help="file of case ids expected to fail, one per line (# comments); "
-                                          "every id must name a case")
+    p_check.add_argument("--known", "--xfails", dest="known", action="append", metavar="FILE",
+                         help="file of known divergences: case ids, one per line, each with a '# reason'; every id "
+                              "must name a case (repeatable; added to a built-in adapter's own list)")
+    p_check.add_argument("--ignore-known", action="store_true",
+                         help="do not apply a built-in adapter's own list of known divergences")
     p_check.add_argument("--max-examples", type=count, default=25,
                          help="hypothesis differential cases per function after the golden cases (0: golden only)")
     p_check.add_argument("--seed", type=count, default=0,
                          help="hypothesis seed of the differential cases, 0 or more (default 0)")
     p_check.add_argument("--strict", action="store_true",
-                         help="also fail when an invalid input is accepted instead of rejected")
+                         help="also fail lenient cases (an invalid input accepted), known divergences and fixed "
+                              "ones (listed, but passing now)")
     p_check.add_argument("--timeout", type=seconds, default=60.0,
                          help="seconds allowed per case, positive and finite (default 60); the worker is killed "
                               "when a case runs over")
@@ -301,6 +319,19 @@ def build_parser() -> argparse.ArgumentParser:
     p_matrix.add_argument("--check", action="store_true", help="exit 1 if --out differs from a fresh run")
     p_matrix.add_argument("--no-progress", action="store_true", help="no progress bar")
     p_matrix.set_defaults(handler=_cmd_matrix)
+
+    p_identify = sub.add_parser(
+        "identify", help="name the conventions an implementation follows, function by function",
+        description="Run each implemented function's golden cases and, where an output differs from the spec, "
+                    "name the spec's convention or the common slip that reproduces it within budget.")
+    p_identify.add_argument("--adapter", required=True,
+                            help="built-in adapter name, module, module:attribute, path to a .py file, or entry point")
+    p_identify.add_argument("--function", action="append", help="only this spec function (repeatable)")
+    p_identify.add_argument("--dtype", default="float32", choices=["float64", "float32", "float16", "bfloat16"])
+    p_identify.add_argument("--device", default="cpu", help="device the adapter computes on (cpu, cuda)")
+    p_identify.add_argument("--timeout", type=seconds, default=60.0, help="seconds allowed per case (default 60)")
+    p_identify.add_argument("--json", action="store_true", help="print the fingerprints as JSON")
+    p_identify.set_defaults(handler=_cmd_identify)
 
     p_adapters = sub.add_parser("adapters", help="list the built-in adapters and whether each can run here")
     p_adapters.add_argument("--json", action="store_true")

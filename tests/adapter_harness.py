@@ -19,8 +19,9 @@ import pathlib
 
 import numpy as np
 
+from posref.adapters.known import known_divergences
 from posref.conformance.adapter import load_adapter
-from posref.conformance.runner import run_cases
+from posref.conformance.runner import FAILING, run_cases
 from posref.golden.registry import Arange, CaseSpec, Normal, Values, build_cases
 
 XFAILS_DIR = pathlib.Path(__file__).resolve().parents[1] / "posref" / "adapters" / "known"
@@ -122,20 +123,7 @@ def _extra(dtype: str):
 
 def read_xfails(name: str, dtype: str) -> dict[str, str]:
     """Case id -> reason of ``posref/adapters/known/<name>-<dtype>.txt`` (empty when absent)."""
-    path = XFAILS_DIR / f"{name}-{dtype}.txt"
-    if not path.is_file():
-        return {}
-    reasons, pending = {}, ""
-    for line in path.read_text(encoding="utf-8").splitlines():
-        stripped = line.strip()
-        if not stripped:
-            pending = ""
-        elif stripped.startswith("#"):
-            pending = stripped.lstrip("# ")
-        else:
-            case_id, _, comment = stripped.partition("#")
-            reasons[case_id.strip()] = comment.strip() or pending
-    return reasons
+    return known_divergences(name, dtype, XFAILS_DIR)
 
 
 def run_adapter(module: str, name: str, dtype: str, functions=None, device: str = "cpu"):
@@ -147,9 +135,9 @@ def run_adapter(module: str, name: str, dtype: str, functions=None, device: str 
     adapter = load_adapter(module, dtype=dtype, device=device)
     cases = [c for c in _golden(dtype) + _extra(dtype) if functions is None or c.function in functions]
     reasons = read_xfails(name, dtype)
-    results = run_cases(adapter, cases, timeout=120.0, xfails=reasons)
-    unexpected = [r for r in results if r.status in ("fail", "error", "timeout")]
-    stale = [r for r in results if r.status == "xpass"]
+    results = run_cases(adapter, cases, timeout=120.0, known=reasons)
+    unexpected = [r for r in results if r.status in FAILING]
+    stale = [r for r in results if r.status == "fixed"]
     unexplained = [case_id for case_id, reason in reasons.items() if not reason]
     lines = [f"{r.status} {r.case_id}: {r.message}" for r in unexpected]
     lines += [f"listed in {name}-{dtype}.txt but passes: {r.case_id}" for r in stale]

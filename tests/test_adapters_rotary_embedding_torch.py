@@ -25,7 +25,7 @@ def test_cases_conform_or_are_listed(dtype):
                     "adapters.ntk_scaled_frequencies.d128.s4", "adapters.linear_scaled_frequencies.d128.s4",
                     "adapters.apply_axial_rope.yx.interleaved", "adapters.apply_axial_rope.xy.interleaved"):
         assert status[case_id] == "pass", case_id
-    expected = "pass" if dtype == "float32" else "xfail"
+    expected = "pass" if dtype == "float32" else "known"
     assert status["adapters.apply_rope.interleaved.contiguous_offset"] == expected
 
 

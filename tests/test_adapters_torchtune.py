@@ -54,11 +54,12 @@ def test_cases_conform_or_are_listed_16_bit(dtype):
     """
     cases = build_cases([s for s in CASES if s.function in FUNCTIONS and "hard_positions" not in s.id], dtypes=[dtype])
     reasons = read_xfails("torchtune", dtype)
-    results = run_cases(load_adapter(MODULE, dtype=dtype), cases, xfails=reasons)
-    unexpected = [f"{r.status} {r.case_id}: {r.message}" for r in results if r.status in ("fail", "error", "timeout")]
-    stale = [r.case_id for r in results if r.status == "xpass"]
+    results = run_cases(load_adapter(MODULE, dtype=dtype), cases, known=reasons)
+    unexpected = [f"{r.status} {r.case_id}: {r.message}" for r in results
+                  if r.status in ("fail", "crash", "wrong_error", "error", "timeout")]
+    stale = [r.case_id for r in results if r.status == "fixed"]
     assert not unexpected and not stale, unexpected + stale
-    assert {r.case_id for r in results if r.status == "xfail"} <= set(reasons)
+    assert {r.case_id for r in results if r.status == "known"} <= set(reasons)
     _check_statuses({r.case_id: r.status for r in results})
 
 

@@ -163,7 +163,7 @@ def test_extra_cases(dtype):
     cases = build_cases(EXTRA, dtypes=[dtype])
     results = run_cases(load_adapter(MODULE, dtype=dtype), cases)
     status = {r.case_id: r.status for r in results}
-    assert not [r for r in results if r.status in ("error", "timeout")], [r.message for r in results]
+    assert not [r for r in results if r.status in ("crash", "wrong_error", "error", "timeout")], [r.message for r in results]
     failed = {case_id for case_id, s in status.items() if s == "fail"}
     assert failed == EXTRA_DIVERGENCES[dtype]
     if dtype != "float32":  # the 12-head slopes are not BLOOM/Falcon's once rounded

@@ -10,15 +10,19 @@ import pytest
 from hypothesis import given, strategies as st
 
 from posref import SPEC_FUNCTIONS
-from posref.conformance.adapter import Adapter, load_adapter
+from posref._spec import spec_functions
+from posref.conformance.adapter import Adapter, AdapterError, check_options, load_adapter
 from posref.conformance.fuzz import (
     FUZZ_FUNCTIONS,
     FUZZ_TOLERANCE,
     MAX_POSITION,
     SHORT_POSITION,
+    FuzzResult,
     case_strategy,
     describe_case,
+    draw_counts,
     fuzz,
+    poorly_covered,
     repro_snippet,
 )
 from posref.conformance.report import exit_code
@@ -201,7 +205,7 @@ def test_a_raising_implementation_is_an_error_with_a_shrunk_case():
 
     (result,) = fuzz(adapter_of("float64", rope_frequencies=frequencies), functions=["rope_frequencies"],
                      max_examples=40)
-    assert result.status == "error"
+    assert result.status == "crash"  # the runner's status for an implementation that raises on valid input
     assert "RuntimeError: no kernel for dim=10" in result.message  # shrunk to the smallest failing width
     assert "rope_frequencies(dim=10" in result.message
 
@@ -232,7 +236,7 @@ def test_an_adapter_that_answers_differently_each_time_is_an_error():
 
     (result,) = fuzz(adapter_of("float64", rope_frequencies=flaky), functions=["rope_frequencies"],
                      max_examples=10)
-    assert result.status == "error" and "gave different answers for the same case" in result.message
+    assert result.status == "fail" and "gave different answers for the same case" in result.message
 
 
 def test_not_implemented_parameters_are_counted_not_failed():
@@ -253,7 +257,9 @@ def test_not_implemented_parameters_are_counted_not_failed():
         raise NotImplementedError
 
     (result,) = fuzz(adapter_of("float64", apply_rotary=never), functions=["apply_rotary"], max_examples=5)
-    assert result.status == "not_implemented" and "for all 5 generated cases" in result.message
+    assert result.status == "not_implemented" and result.ran == 0 and 1 <= result.drawn <= 5
+    # once every layout was refused, no further case is sent
+    assert f"for all {result.drawn} generated cases" in result.message
 
 
 def test_zero_examples_means_golden_only_and_progress_is_reported():
@@ -265,7 +271,7 @@ def test_zero_examples_means_golden_only_and_progress_is_reported():
 
 
 @pytest.mark.parametrize("kwargs, error, words", [
-    ({"functions": ["apply_rope", "nope"]}, ValueError, "functions must be among rope_frequencies, .* got 'nope'"),
+    ({"functions": ["apply_rope", "bogus"]}, ValueError, "functions must be among rope_frequencies, .* got 'bogus'"),
     ({"functions": "apply_rope"}, TypeError, "functions must be None or a list of function names"),
     ({"max_examples": -1}, ValueError, r"max_examples must be a non-negative integer, got max_examples=-1"),
     ({"max_examples": 2.5}, TypeError, "max_examples must be a non-negative integer"),
@@ -281,8 +287,8 @@ def test_bad_arguments_are_rejected_by_name(kwargs, error, words):
 def test_the_adapter_must_be_a_loaded_adapter():
     with pytest.raises(TypeError, match="adapter must be a posref.conformance.adapter.Adapter"):
         fuzz(types.SimpleNamespace())
-    with pytest.raises(ValueError, match="function must be one of rope_frequencies, .* got function='peg'"):
-        case_strategy("peg")
+    with pytest.raises(ValueError, match="function must be one of rope_frequencies, .* got function='pegs'"):
+        case_strategy("pegs")
 
 
 # -- the strategies -------------------------------------------------------------------------
@@ -291,7 +297,23 @@ def test_the_adapter_must_be_a_loaded_adapter():
 def test_each_function_uses_the_tolerance_class_of_its_golden_cases():
     for function, tolerance in FUZZ_TOLERANCE.items():
         golden = {c.tolerance for c in CASES if c.function == function and c.expect_error is None}
-        assert golden == {tolerance}, function
+        if function == "yarn_correction_range":  # "exact" for truncate=True, "yarn_range" otherwise
+            assert golden == {"exact", tolerance}, function
+        else:
+            assert golden == {tolerance}, function
+
+
+def test_every_spec_function_with_golden_cases_has_a_strategy():
+    with_golden = {c.function for c in CASES}
+    catalogue = {f.name for f in spec_functions()}
+    missing = sorted(name for name in catalogue & with_golden if name not in FUZZ_FUNCTIONS)
+    assert missing == [], f"no hypothesis strategy for {', '.join(missing)}: add one to posref/conformance/fuzz.py"
+    assert set(FUZZ_FUNCTIONS) <= catalogue
+
+
+def test_yarn_attention_factor_is_fuzzed():
+    (result,) = fuzz(load_adapter("reference", dtype="float64"), functions=["yarn_attention_factor"], max_examples=10)
+    assert result.status == "pass" and (result.ran, result.drawn) == (10, 10)
 
 
 def _position_values(description):
@@ -358,3 +380,126 @@ def test_a_repro_snippet_runs_on_its_own():
     namespace = {}
     exec(snippet, namespace)
     assert namespace["result"].status == "pass"
+
+
+# -- fuzzing that fits the adapter ----------------------------------------------------------
+
+def _symmetric_alibi_only(slopes, query_positions, key_positions, /, *, form="distance", causal=True, scale=1.0):
+    """An ALiBi with one form, ``-m |j - i|``, as x-transformers has."""
+    if form != "symmetric":
+        raise NotImplementedError("only form='symmetric'")
+    m = np.asarray(slopes, dtype=np.float64)
+    q = np.asarray(query_positions, dtype=np.float64)
+    k = np.asarray(key_positions, dtype=np.float64)
+    r = k[None, :] - q[:, None]
+    bias = (m * scale)[:, None, None] * -np.abs(r)
+    return np.where(r > 0, -np.inf, bias) if causal else bias
+
+
+def _declaring(options, dtype="float64", **functions):
+    return Adapter(target=types.SimpleNamespace(ADAPTER_OPTIONS=options, **functions), name="declaring",
+                   version="0", dtype=dtype, device="cpu", source="declaring")
+
+
+def test_an_adapter_that_declares_its_one_alibi_form_gets_its_draws_run():
+    adapter = _declaring({"alibi_bias": {"form": ["symmetric"]}}, alibi_bias=_symmetric_alibi_only)
+    (result,) = fuzz(adapter, functions=["alibi_bias"], max_examples=20)
+    assert isinstance(result, FuzzResult) and result.status == "pass"
+    assert result.drawn == 20 and result.ran == 20  # every draw inside the declaration
+    assert draw_counts([result]) == {"alibi_bias": (20, 20)} and poorly_covered(draw_counts([result])) == []
+
+
+def test_an_adapter_that_only_raises_not_implemented_still_gets_most_draws_run():
+    (result,) = fuzz(adapter_of("float64", alibi_bias=_symmetric_alibi_only), functions=["alibi_bias"],
+                     max_examples=20)
+    assert result.status == "pass" and result.drawn == 20
+    assert 2 * result.ran >= result.drawn, result.message  # the refused forms are learned and avoided
+    assert "not implemented" in result.message
+
+
+def test_declared_options_keep_every_draw_inside_them():
+    declared = {"apply_rope": {"layout": ["half"], "rotary_dim": "default", "position_offset": [0, 7]}}
+    seen = []
+
+    @given(case_strategy("apply_rope", declared))
+    def check(spec):
+        assert spec.params.get("layout", "half") == "half" and "rotary_dim" not in spec.params
+        assert spec.params.get("position_offset", 0) in (0, 7)
+        seen.append(spec)
+
+    check()
+    assert seen
+
+
+def test_each_failing_function_gets_its_own_shrunk_counterexample(adapter_module):
+    adapter = adapter_module("two_bugs_f32", shift=1, slopes=NAIVE_SLOPES)
+    results = fuzz(adapter, functions=["apply_rope", "alibi_slopes", "alibi_bias"], max_examples=30, seed=0)
+    by_function = {r.function: r for r in results}
+    for function in ("apply_rope", "alibi_slopes"):
+        result = by_function[function]
+        assert result.status == "fail", result.message
+        assert re.fullmatch(rf"fuzz\.{function}\.\d+", result.case_id)
+        assert result.message.startswith("fuzz seed 0: shrunk differential case") and f"{function}(" in result.message
+        assert rerun(result)["result"].status == "fail"
+        assert 0 < result.ran <= result.drawn
+    assert by_function["alibi_bias"].status == "pass"
+
+
+@pytest.mark.parametrize("declared, error, words", [
+    ({"alibi_bias": {"shape": ["symmetric"]}}, ValueError,
+     r"adapter 'declaring': ADAPTER_OPTIONS\['alibi_bias'\] names option 'shape', which is not a keyword option"),
+    ({"alibi_bias": {"form": "symmetric"}}, ValueError,
+     r"ADAPTER_OPTIONS\['alibi_bias'\]\['form'\] must be a list of allowed values or 'default'"),
+    ({"alibi_bias": {"form": []}}, ValueError, r"\['alibi_bias'\]\['form'\] lists no values"),
+    ({"alibi_bias": {"form": 3}}, TypeError, r"\['alibi_bias'\]\['form'\] must be a list of allowed values"),
+    ({"alibi_bias": {"form": [{"a": 1}]}}, TypeError, r"\['form'\] must hold numbers, strings"),
+    ({"alibi_bias": ["form"]}, TypeError, r"ADAPTER_OPTIONS\['alibi_bias'\] must be a dict"),
+    ({"alibi_biass": {}}, ValueError, "names function 'alibi_biass', which is not a posref spec function"),
+    ({"learned_position_embedding": {"positions": "default"}}, ValueError, "names option 'positions'"),
+    ({"fope_frequencies": {"max_sequence_length": "default"}}, ValueError,
+     r"\['max_sequence_length'\] is 'default', but option 'max_sequence_length' of fope_frequencies has no default"),
+    (["alibi_bias"], TypeError, "ADAPTER_OPTIONS must be a dict"),
+])
+def test_a_bad_declaration_is_rejected_naming_the_option(declared, error, words):
+    with pytest.raises(error, match=words):
+        check_options("declaring", declared)
+    with pytest.raises(error, match=words):
+        fuzz(_declaring(declared, alibi_bias=_symmetric_alibi_only), functions=["alibi_bias"], max_examples=1)
+    with pytest.raises(AdapterError):
+        check_options("declaring", declared)
+
+
+def test_a_loaded_adapter_carries_its_declaration_in_and_out_of_the_worker(tmp_path, monkeypatch):
+    from posref.conformance.worker import start_adapter
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "declared_f64.py").write_text(
+        "import numpy as np\nADAPTER_DTYPES = ('float64',)\n"
+        "ADAPTER_OPTIONS = {'alibi_bias': {'form': ['symmetric'], 'scale': 'default'}, "
+        "'apply_mrope': {'mrope_section': [[16, 24, 24]]}}\n"
+        "def alibi_bias(slopes, q, k, /, *, form='distance', causal=True, scale=1.0):\n    raise NotImplementedError\n")
+    expected = {"alibi_bias": {"form": ("symmetric",), "scale": "default"},
+                "apply_mrope": {"mrope_section": ((16, 24, 24),)}}
+    assert load_adapter("declared_f64", dtype="float64").options == expected
+    with start_adapter("declared_f64", dtype="float64") as worker:
+        assert worker.options == expected
+    assert load_adapter("reference", dtype="float64").options == {}
+
+
+def test_draw_counts_and_poorly_covered_validate_and_flag():
+    results = [FuzzResult("fuzz.alibi_bias", "alibi_bias", "alibi", "float32", "pass", ran=2, drawn=50),
+               FuzzResult("fuzz.apply_rope", "apply_rope", "rope", "float32", "pass", ran=25, drawn=50),
+               FuzzResult("fuzz.nope", "nope", "nope", "float32", "not_implemented")]
+    counts = draw_counts(results)
+    assert counts == {"alibi_bias": (2, 50), "apply_rope": (25, 50), "nope": (0, 0)}
+    assert poorly_covered(counts) == ["alibi_bias"]
+    with pytest.raises(TypeError, match="results must be an iterable of CaseResult"):
+        draw_counts(3)
+    with pytest.raises(TypeError, match="results must hold CaseResult objects"):
+        draw_counts([3])
+    with pytest.raises(TypeError, match=r"counts\['a'\] must be a pair"):
+        poorly_covered({"a": 3})
+    with pytest.raises(ValueError, match=r"0 <= ran <= drawn"):
+        poorly_covered({"a": (5, 2)})
+    with pytest.raises(TypeError, match="counts must be a dict"):
+        poorly_covered([("a", (1, 2))])

@@ -81,6 +81,14 @@ ADAPTER_VERSION = "0.32.0"
 ADAPTER_DTYPES = ("float32", "float16", "bfloat16")
 ADAPTER_DEVICES = ("cpu",)
 
+#: The options keras-hub can express (see the module docstring); fuzzing draws inside them.
+ADAPTER_OPTIONS = {
+    "apply_rope": {"layout": ["half"], "rotary_dim": "default"},
+    "yarn_frequencies": {"extrapolation_factor": "default", "high_limit": ["dim"]},
+    "sinusoidal_encoding": {"layout": ["interleaved"], "freq_denominator": ["dim"]},
+    "alibi_bias": {"form": ["last_key_anchored"], "scale": "default"},
+}
+
 
 def _keras():
     """Import keras on the JAX backend, then the keras-hub modeling layers."""

@@ -76,6 +76,14 @@ ADAPTER_VERSION = "0.9.1"
 ADAPTER_DTYPES = ("float32", "float16", "bfloat16")
 ADAPTER_DEVICES = ("cpu", "cuda")
 
+#: The options rotary-embedding-torch can express (see the module docstring); fuzzing draws inside them.
+ADAPTER_OPTIONS = {
+    "apply_rotary": {"layout": ["interleaved"]},
+    "apply_rope": {"layout": ["interleaved"], "freq_denominator": ["rotary_dim"]},
+    "apply_xpos": {"layout": ["interleaved"], "centering": ["floor_half", "ceil_half"], "sequence_length": "default"},
+    "apply_axial_rope": {"layout": ["interleaved"], "frequencies": ["per_axis"]},
+}
+
 
 def available():
     return torch_available("rotary-embedding-torch", "rotary_embedding_torch")

@@ -76,6 +76,12 @@ ADAPTER_VERSION = "1.0.31"
 ADAPTER_DTYPES = ("float32", "float16", "bfloat16")
 ADAPTER_DEVICES = ("cpu", "cuda")
 
+#: The options timm can express (see the module docstring); fuzzing draws inside them.
+ADAPTER_OPTIONS = {
+    "apply_axial_rope": {"frequencies": ["per_axis"]},
+    "sincos_2d_encoding": {"class_token": "default"},
+}
+
 
 # -- importing timm without a working torchvision ------------------------------------------
 

@@ -92,6 +92,14 @@ ADAPTER_VERSION = "0.6.1"
 ADAPTER_DTYPES = ("float32", "float16", "bfloat16")
 ADAPTER_DEVICES = ("cpu", "cuda")
 
+#: The options torchtune can express (see the module docstring); fuzzing draws inside them.
+ADAPTER_OPTIONS = {
+    "apply_rope": {"rotary_dim": "default"},
+    "apply_axial_rope": {"axis_order": ["xy"], "frequencies": ["per_axis"], "layout": ["interleaved"]},
+    "t5_relative_bucket": {"bidirectional": "default"},
+    "t5_relative_bias": {"bidirectional": "default"},
+}
+
 #: Largest side of the T5 bucket square built (torchtune builds every (query, key) pair).
 _T5_MAX_SEQ_LEN = 4096
 

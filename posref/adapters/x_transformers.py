@@ -81,6 +81,17 @@ ADAPTER_VERSION = "2.31.10"
 ADAPTER_DTYPES = ("float32", "float16", "bfloat16")
 ADAPTER_DEVICES = ("cpu", "cuda")
 
+#: The options x-transformers can express (see the module docstring); fuzzing draws inside them.
+ADAPTER_OPTIONS = {
+    "apply_rotary": {"layout": ["interleaved"]},
+    "apply_rope": {"layout": ["interleaved"], "rotated_slice": ["first"], "freq_denominator": ["rotary_dim"]},
+    "apply_xpos": {"layout": ["interleaved"], "centering": ["floor_half", "ceil_half"]},
+    "alibi_slopes": {"max_bias": "default"},
+    "alibi_bias": {"form": ["symmetric"], "scale": "default"},
+    "sinusoidal_encoding": {"layout": ["concat"], "freq_denominator": ["dim"]},
+    "learned_position_embedding": {"padding_idx": "default"},
+}
+
 
 def available():
     return torch_available("x-transformers", "x_transformers")

@@ -45,7 +45,10 @@ import functools
 import importlib
 import importlib.metadata
 import inspect
+import os
+import re
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -148,6 +151,9 @@ class Adapter:
     dtype: str
     device: str
     source: str
+    #: The options it declares it supports (``ADAPTER_OPTIONS``, checked by :func:`declared_options`):
+    #: ``{function: {option: tuple of allowed values, or DEFAULT_ONLY}}``; empty when it declares none.
+    options: dict = field(default_factory=dict)
 
     def function(self, name: str):
         """The adapter's implementation of spec function ``name``, or None."""
@@ -287,13 +293,51 @@ def invoke(implementation, function: str, inputs: Mapping[str, np.ndarray], para
     return Outcome("returned", outputs=outputs, is_tuple=is_tuple, mutated=_mutated(own, pristine), seconds=seconds)
 
 
+def _load_file(spec: str, path_text: str) -> Any:
+    """The module of a Python file, loaded under a name of its own (``posref_adapter_<stem>_<hash>``)."""
+    import hashlib
+    import importlib.util
+
+    path = os.path.abspath(path_text)
+    if not os.path.isfile(path):
+        raise AdapterError(f"adapter {spec!r}: {path_text} is not a file")
+    stem = re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
+    name = f"posref_adapter_{stem}_{hashlib.sha256(path.encode()).hexdigest()[:8]}"
+    if name in sys.modules:
+        return sys.modules[name]
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise AdapterError(f"adapter {spec!r}: {path_text} cannot be loaded as a Python module")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    directory = os.path.dirname(path)
+    if directory not in sys.path:  # its own helper modules next to it import, as under pytest
+        sys.path.insert(0, directory)
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
 def _import_target(spec: str) -> Any:
     if spec in BUILTIN:
         spec = BUILTIN[spec]
     module_name, _, attribute = spec.partition(":")
-    try:
-        target = importlib.import_module(module_name)
-    except ImportError as exc:
+    if module_name.endswith(".py") or os.sep in module_name or (os.altsep and os.altsep in module_name):
+        target = _load_file(spec, module_name)  # --adapter path/to/my_adapter.py[:attribute]
+        module_name = os.path.basename(module_name)
+    else:
+        if os.getcwd() not in sys.path and "" not in sys.path:  # the current directory, as pytest's rootdir
+            sys.path.insert(0, os.getcwd())
+        try:
+            target = importlib.import_module(module_name)
+        except ImportError as exc:
+            target = None
+            import_error = exc
+    if target is None:
+        exc = import_error
         points = importlib.metadata.entry_points(group="posref.adapters")
         for point in points:
             if point.name == spec:
@@ -330,6 +374,129 @@ def declared_dtypes(spec: str, target: Any) -> tuple[str, ...]:
         raise AdapterError(f"adapter {spec!r}: ADAPTER_DTYPES must be among {', '.join(DTYPES)}, "
                            f"got {', '.join(map(repr, unknown))}")
     return dtypes
+
+
+#: The marker of ``ADAPTER_OPTIONS`` for an option the adapter supports at its default value only.
+DEFAULT_ONLY = "default"
+
+
+class AdapterOptionsTypeError(AdapterError, TypeError):
+    """``ADAPTER_OPTIONS`` has the wrong type somewhere (an :class:`AdapterError` and a ``TypeError``)."""
+
+
+def _option_value(value: Any) -> bool:
+    """Whether ``value`` may be listed in ``ADAPTER_OPTIONS``: a JSON scalar, or a list of them."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return True
+    if isinstance(value, float):
+        return value == value and abs(value) != float("inf")
+    if isinstance(value, (list, tuple)):
+        return all(_option_value(v) and not isinstance(v, (list, tuple)) for v in value)
+    return False
+
+
+def _option_key(value: Any) -> Any:
+    """A hashable, JSON-stable form of an allowed value (lists become tuples)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def check_options(spec: str, declared: Any) -> dict[str, dict[str, Any]]:
+    """Check an ``ADAPTER_OPTIONS`` declaration and return it normalised.
+
+    The declaration maps spec function names to ``{option: allowed}``, where
+    ``option`` is a keyword parameter of that spec function and ``allowed``
+    is a non-empty list (or tuple) of the values the adapter supports
+    (numbers, strings, booleans, None, or lists of those), or the marker
+    :data:`DEFAULT_ONLY` (``"default"``) when it supports only the spec's
+    default.  Options not named are unrestricted; functions not named too.
+
+    Returns
+    -------
+    dict
+        ``{function: {option: tuple of allowed values, or DEFAULT_ONLY}}``,
+        with list values as tuples.
+
+    Raises
+    ------
+    AdapterOptionsTypeError
+        (a ``TypeError`` and an :class:`AdapterError`) if the declaration,
+        an entry or a value has the wrong type.
+    AdapterError
+        (a ``ValueError``) if it names an unknown function or option, lists
+        no values, or marks as default-only an option without a default.
+    """
+    from posref._spec import SPEC_FUNCTIONS, spec_functions
+
+    where = f"adapter {spec!r}: ADAPTER_OPTIONS"
+    if not isinstance(declared, Mapping):
+        raise AdapterOptionsTypeError(
+            f"{where} must be a dict {{function: {{option: [allowed values] or {DEFAULT_ONLY!r}}}}}, "
+            f"got {type(declared).__name__}")
+    spec_functions()
+    checked: dict[str, dict[str, Any]] = {}
+    for function, options in declared.items():
+        if not isinstance(function, str):
+            raise AdapterOptionsTypeError(f"{where} keys must be spec function names (strings), got {function!r}")
+        if function not in SPEC_FUNCTIONS:
+            raise AdapterError(f"{where} names function {function!r}, which is not a posref spec function "
+                               "('posref list' names them)")
+        if not isinstance(options, Mapping):
+            raise AdapterOptionsTypeError(f"{where}[{function!r}] must be a dict {{option: [allowed values] or "
+                                          f"{DEFAULT_ONLY!r}}}, got {type(options).__name__}")
+        parameters = inspect.signature(SPEC_FUNCTIONS[function].function).parameters
+        checked[function] = {}
+        for option, allowed in options.items():
+            if not isinstance(option, str):
+                raise AdapterOptionsTypeError(f"{where}[{function!r}] keys must be option names (strings), "
+                                              f"got {option!r}")
+            parameter = parameters.get(option)
+            if parameter is None or parameter.kind is not inspect.Parameter.KEYWORD_ONLY:
+                keywords = [n for n, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+                raise AdapterError(f"{where}[{function!r}] names option {option!r}, which is not a keyword option "
+                                   f"of {function} (its options: {', '.join(keywords) or 'none'})")
+            name = f"{where}[{function!r}][{option!r}]"
+            if isinstance(allowed, str):
+                if allowed != DEFAULT_ONLY:
+                    raise AdapterError(f"{name} must be a list of allowed values or {DEFAULT_ONLY!r} (only the "
+                                       f"default), got {allowed!r}; write [{allowed!r}] for that one value")
+                if parameter.default is inspect.Parameter.empty:
+                    raise AdapterError(f"{name} is {DEFAULT_ONLY!r}, but option {option!r} of {function} has no "
+                                       "default; list the allowed values")
+                checked[function][option] = DEFAULT_ONLY
+                continue
+            if not isinstance(allowed, (list, tuple)):
+                raise AdapterOptionsTypeError(f"{name} must be a list of allowed values or {DEFAULT_ONLY!r} "
+                                              f"(only the default), got {type(allowed).__name__}")
+            if not allowed:
+                raise AdapterError(f"{name} lists no values; leave option {option!r} out if any value is allowed, "
+                                   f"or write {DEFAULT_ONLY!r} for the default only")
+            bad = [v for v in allowed if not _option_value(v)]
+            if bad:
+                raise AdapterOptionsTypeError(f"{name} must hold numbers, strings, booleans, None or lists of "
+                                              f"them, got {bad[0]!r}")
+            checked[function][option] = tuple(_option_key(v) for v in allowed)
+    return checked
+
+
+def declared_options(spec: str, *targets: Any) -> dict[str, dict[str, Any]]:
+    """The options the first of ``targets`` that has ``ADAPTER_OPTIONS`` declares, checked (:func:`check_options`).
+
+    ``targets`` are the configured adapter object, then the module it came
+    from; none declaring means ``{}`` (every option may be drawn).
+    """
+    for target in targets:
+        declared = getattr(target, "ADAPTER_OPTIONS", None)
+        if declared is not None:
+            return check_options(spec, declared)
+    return {}
+
+
+def options_as_json(options: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A normalised declaration in JSON form (tuples as lists), for the worker's replies."""
+    return {function: {option: (allowed if isinstance(allowed, str)
+                                else [list(v) if isinstance(v, tuple) else v for v in allowed])
+                       for option, allowed in entries.items()}
+            for function, entries in options.items()}
 
 
 def load_adapter(spec: str, *, dtype: str = "float32", device: str = "cpu") -> Adapter:
@@ -371,6 +538,7 @@ def load_adapter(spec: str, *, dtype: str = "float32", device: str = "cpu") -> A
         dtype=dtype,
         device=device,
         source=spec,
+        options=declared_options(spec, configured, target),
     )
     spec_functions()
     if not any(adapter.function(name) is not None for name in SPEC_FUNCTIONS):

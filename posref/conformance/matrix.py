@@ -2,10 +2,13 @@
 
 ``posref matrix`` runs every built-in adapter that can run here, in every
 dtype it declares, over the golden cases, and writes one Markdown table.
-Cells read ``pass``, ``FAIL``, ``diverges`` (failures listed, with the
-reason, in ``posref/adapters/known/<adapter>-<dtype>.txt``), ``partial``
-(some cases not implemented) or ``n/i`` (not implemented), followed by the
-largest share of the error budget used.  The outcomes depend only on the
+A cell gives the verdict on valid inputs first: ``pass``, ``partial``
+(some cases not implemented), ``known`` (wrong numbers on a listed case:
+the reason is in ``posref/adapters/known/<adapter>-<dtype>.txt``),
+``crash`` (a listed case raised on valid input), ``FAIL`` (an unlisted
+failure) or ``n/i`` (not implemented), with the largest share of the error
+budget used; then the marks ``lenient`` and ``wrong_error`` for the
+handling of invalid inputs, which say nothing about the numbers.  The outcomes depend only on the
 library versions and the cases, so a committed matrix can be checked for
 currency.
 
@@ -17,8 +20,8 @@ render into rows (library, version, function) and dtype columns, each
 cell a set of status words and a share, and requires
 
 * the same dtype columns, the same rows and the same library versions;
-* the same status words in every cell (``pass``, ``FAIL``, ``diverges``,
-  ``partial``, ``n/i``, ``lenient``), so a share that crosses 1 and turns
+* the same status words in every cell (``pass``, ``partial``, ``known``,
+  ``crash``, ``FAIL``, ``n/i``, ``lenient``, ``wrong_error``), so a share that crosses 1 and turns
   ``pass`` into ``FAIL`` is a change;
 * a share in both cells or in neither, and shares that agree within the
   slack: each share below :data:`SHARE_FLOOR` (0.01) is first raised to it,
@@ -29,7 +32,7 @@ cell a set of status words and a share, and requires
   below the budget, where a bit or two is a large ratio (``6.4e-10``
   against ``0``), agree;
 * the same text outside the table (the title and legend, and the
-  ``Divergences`` and ``Not run here`` lists, line for line).  Those lines
+  lists of known divergences and of libraries not run here, line for line).  Those lines
   hold case ids, dtypes and reasons written in the divergence files, and no
   number computed on this machine, so they are compared exactly.
 """
@@ -98,7 +101,7 @@ def adapter_runs(cases_for, adapters: Sequence[str] | None = None, xfails_dir: p
                     yield name, None, [], {}, str(exc)
                     continue
                 reasons = _read_reasons(xfail_file(xfails_dir, name, dtype))
-                results = run_cases(adapter, cases_for(dtype), xfails=reasons, progress=progress)
+                results = run_cases(adapter, cases_for(dtype), known=reasons, progress=progress, diagnose=False)
                 yield name, adapter, results, reasons, None
 
 
@@ -120,23 +123,31 @@ def _in_process_runs(cases_for, names, xfails_dir, progress):
                 yield name, None, [], {}, str(exc)
                 continue
             reasons = _read_reasons(xfail_file(xfails_dir, name, dtype))
-            results = run_cases(adapter, cases_for(dtype), xfails=reasons, progress=progress)
+            results = run_cases(adapter, cases_for(dtype), known=reasons, progress=progress, diagnose=False)
             yield name, adapter, results, reasons, None
 
 
+_INPUT_HANDLING = ("lenient", "wrong_error")
+
+
 def _cell(results: list[CaseResult]) -> str:
+    """The numeric verdict first (over valid inputs), then the marks for the handling of invalid inputs."""
     statuses = {r.status for r in results}
+    observed = {r.observed for r in results if r.status == "known"}
     compared = [r for r in results if r.outputs]
     share = max((r.budget_share for r in compared), default=None)
     tail = f" ({share:.2g})" if share is not None and share == share and share != float("inf") else ""
-    if statuses & {"fail", "error", "crash", "timeout"}:
-        return "FAIL" + tail
-    if "xfail" in statuses:
-        return "diverges" + tail
+    marks = [m for m in _INPUT_HANDLING if m in statuses or m in observed]
+    note = "".join(f", {m}" for m in marks)
+    if statuses & {"fail", "error", "crash", "timeout"} or ("wrong_error" in statuses):
+        return "FAIL" + tail + note
+    if observed & {"crash", "timeout"}:
+        return "crash" + tail + note
+    if "fail" in observed:
+        return "known" + tail + note
     if statuses <= {"not_implemented", "skipped"}:
         return "n/i"
-    note = ", lenient" if "lenient" in statuses else ""
-    if statuses & {"not_implemented"}:
+    if "not_implemented" in statuses:
         return "partial" + tail + note
     return "pass" + tail + note
 
@@ -147,7 +158,8 @@ def render_matrix(runs) -> str:
     table: dict[tuple[str, str, str], dict[str, str]] = defaultdict(dict)
     libraries: dict[str, str] = {}
     unavailable: dict[str, str] = {}
-    divergences: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    numeric: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
+    handling: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
     for name, adapter, results, reasons, why_not in runs:
         if adapter is None:
             unavailable[name] = why_not or "unavailable"
@@ -161,15 +173,21 @@ def render_matrix(runs) -> str:
                 continue
             table[(name, adapter.version, function)][adapter.dtype] = _cell(group)
         for r in results:
-            if r.status == "xfail":
-                divergences[(name, r.case_id, reasons.get(r.case_id, ""))].append(r.dtype)
+            if r.status == "known":
+                where = handling if r.observed in _INPUT_HANDLING else numeric
+                where[(name, r.case_id, r.observed, reasons.get(r.case_id, ""))].append(r.dtype)
     lines = [
         "# Conformance matrix",
         "",
-        "Generated by `posref matrix --out conformance/matrix.md`. Each cell: outcome over the golden cases "
-        "of that function (largest share of the error budget used, 1 = at the limit). `diverges`: the library "
-        "follows another convention or has a known defect, listed below; `partial`: some cases use parameters "
-        "the library cannot express; `lenient`: it accepts inputs the spec rejects; `n/i`: not implemented.",
+        "Generated by `posref matrix --out conformance/matrix.md`. A row is a library and a spec function, a "
+        "column a dtype. A cell gives the verdict on valid inputs first, with the largest share of the error "
+        "budget used (1 = at the limit): `pass`; `partial` (passes, but some cases use parameters the library "
+        "cannot express); `known` (wrong numbers on some valid input, a listed divergence: another convention "
+        "or a defect, with its reason below); `crash` (raises on some valid input, listed below); `FAIL` (an "
+        "unlisted failure); `n/i` (not implemented). Then marks for invalid inputs, which say nothing about the "
+        "numbers: `lenient` (accepts some input the spec rejects), `wrong_error` (rejects it with another error "
+        "class). The lists of known divergences ship with posref in "
+        "`posref/adapters/known/<library>-<dtype>.txt`.",
         "",
         "| library | version | function | " + " | ".join(dtypes) + " |",
         "| --- | --- | --- | " + " | ".join("---" for _ in dtypes) + " |",
@@ -178,10 +196,12 @@ def render_matrix(runs) -> str:
         cells = table[(name, version, function)]
         lines.append(f"| {name} | {version} | `{function}` | "
                      + " | ".join(cells.get(d, "") for d in dtypes) + " |")
-    if divergences:
-        lines += ["", "## Divergences", ""]
-        for (name, case_id, reason), dtypes_seen in sorted(divergences.items()):
-            lines.append(f"- **{name}** `{case_id}` [{', '.join(dtypes_seen)}]: {reason}")
+    for title, entries in (("Known divergences on valid inputs", numeric),
+                           ("Invalid inputs accepted or rejected with another error class", handling)):
+        if entries:
+            lines += ["", f"## {title}", ""]
+            for (name, case_id, observed, reason), dtypes_seen in sorted(entries.items()):
+                lines.append(f"- **{name}** `{case_id}` ({observed}) [{', '.join(dtypes_seen)}]: {reason}")
     if unavailable:
         lines += ["", "## Not run here", ""]
         lines += [f"- **{name}**: {reason}" for name, reason in sorted(unavailable.items())]

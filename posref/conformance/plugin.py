@@ -7,15 +7,18 @@ Installed with posref (entry point ``pytest11``), it adds options and, when
 
 Item ids are stable: ``posref[<dtype>]::<case id>`` for golden cases and
 ``posref[<dtype>]::fuzz.<function>`` for the hypothesis differential cases
-of a function (``--posref-max-examples``, ``--posref-seed``).  Items use the same
-runner, error model and worker process as ``posref check``, and agree with
-it: ``pass`` passes; ``fail``, ``error``, ``crash`` and ``timeout`` fail;
-``lenient`` passes with a :class:`PosrefLenientWarning` (fails under
-``--posref-strict``); "not implemented" and "skipped" cases are pytest
-skips; expected failures (``--posref-xfails``) are xfails.  Option
-mistakes (an unknown family, an unknown id in the xfails file, a timeout
-that is not a positive finite number) are usage errors, as with ``posref
-check``.  ``--posref-in-process`` calls the adapter in pytest's own process,
+of a function (``--posref-max-examples``, ``--posref-seed``).  Every item
+calls :func:`posref.conformance.check`, the engine of ``posref check``,
+with the same options, so the two agree case by case: ``pass`` passes;
+``fail``, ``crash``, ``timeout``, ``wrong_error`` and ``error`` fail;
+``known`` (a listed divergence: a built-in adapter's own list, and
+``--posref-known`` files) is an xfail with its reason; ``lenient`` and
+``fixed`` pass with a :class:`PosrefLenientWarning`; under
+``--posref-strict`` ``lenient``, ``known`` and ``fixed`` fail, as under
+``posref check --strict``; ``not_implemented`` and ``skipped`` are pytest
+skips.  Option mistakes (an unknown family, function or case, an unknown id
+in a known file, a timeout that is not a positive finite number) are usage
+errors, as with ``posref check``.  ``--posref-in-process`` calls the adapter in pytest's own process,
 for debugging.  Without ``--posref-adapter`` the plugin adds nothing.
 """
 
@@ -27,7 +30,8 @@ import pytest
 
 
 class PosrefLenientWarning(UserWarning):
-    """An invalid input was accepted (status ``lenient``): reported, and a failure only with ``--posref-strict``."""
+    """An invalid input was accepted (``lenient``), or a known divergence passes now (``fixed``): reported, and
+    a failure only with ``--posref-strict``."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,47 +44,61 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="dtype the adapter computes in (default float32)")
     group.addoption("--posref-device", default="cpu", help="device the adapter computes on (default cpu)")
     group.addoption("--posref-family", action="append", default=None, help="only this family (repeatable)")
+    group.addoption("--posref-function", action="append", default=None, help="only this spec function (repeatable)")
+    group.addoption("--posref-case", action="append", default=None, help="only this case id (repeatable)")
     group.addoption("--posref-corpus", default=None, help="read cases from this golden corpus directory")
-    group.addoption("--posref-xfails", default=None,
-                    help="file of case ids expected to fail; every id must name a case")
+    group.addoption("--posref-known", "--posref-xfails", dest="posref_known", action="append", default=None,
+                    help="file of known divergences (case id  # reason); every id must name a case (repeatable; "
+                         "added to a built-in adapter's own list)")
+    group.addoption("--posref-ignore-known", action="store_true", default=False,
+                    help="do not apply a built-in adapter's own list of known divergences")
     group.addoption("--posref-timeout", type=seconds, default=60.0,
                     help="seconds per case, positive and finite (default 60); the worker is killed past it")
     group.addoption("--posref-max-examples", type=count, default=25,
                     help="hypothesis differential cases per function (0: golden cases only; default 25)")
     group.addoption("--posref-seed", type=count, default=0, help="hypothesis seed, 0 or more (default 0)")
     group.addoption("--posref-strict", action="store_true", default=False,
-                    help="fail cases whose invalid input was accepted (lenient), as posref check --strict")
+                    help="also fail lenient, known and fixed cases, as posref check --strict")
     group.addoption("--posref-in-process", action="store_true", default=False,
                     help="for debugging: call the adapter in pytest's own process (no protection from crashes)")
 
 
 def _verdict(result, strict: bool) -> None:
-    """Turn a CaseResult into the pytest outcome ``posref check`` would give it."""
+    """Turn a CaseResult into the pytest outcome that ``posref check`` gives it."""
+    from posref.conformance.runner import STRICT_FAILING
+
     if result.status in ("not_implemented", "skipped"):
         pytest.skip(f"{result.status.replace('_', ' ')}: {result.message}")
-    if result.status == "lenient" and not strict:
-        warnings.warn(PosrefLenientWarning(f"{result.case_id}: {result.message}"), stacklevel=1)
+    if result.status == "pass":
         return
-    if result.status not in ("pass", "xpass"):
-        raise PosrefCaseFailure(result)
+    if result.status in STRICT_FAILING and result.status in ("lenient", "known", "fixed") and not strict:
+        if result.status == "known":
+            pytest.xfail(f"known divergence ({result.observed}): {result.reason or result.message}")
+        warnings.warn(PosrefLenientWarning(f"{result.case_id} ({result.status}): {result.message}"), stacklevel=1)
+        return
+    raise PosrefCaseFailure(result)
 
 
 class PosrefCaseItem(pytest.Item):
     """One golden case run against the adapter."""
 
-    def __init__(self, *, case, adapter, timeout, expected_failure, strict=False, **kwargs):
+    def __init__(self, *, case, adapter, timeout, known, strict=False, **kwargs):
         super().__init__(**kwargs)
         self.case = case
         self.adapter = adapter
         self.timeout = timeout
+        self.known = known
         self.strict = strict
-        if expected_failure:
-            self.add_marker(pytest.mark.xfail(reason="listed in --posref-xfails", strict=False))
 
     def runtest(self) -> None:
-        from posref.conformance.runner import run_case
+        from posref.conformance.engine import check
 
-        _verdict(run_case(self.adapter, self.case, timeout=self.timeout), self.strict)
+        run = check(self.adapter, cases=[self.case], known=self.known, max_examples=0, timeout=self.timeout)
+        if run.interrupted:
+            raise KeyboardInterrupt
+        if run.internal_error:
+            raise RuntimeError(f"posref failed: {run.internal_error}")
+        _verdict(run.results[0], self.strict)
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, PosrefCaseFailure):
@@ -89,6 +107,10 @@ class PosrefCaseItem(pytest.Item):
             for name, c in r.outputs.items():
                 lines.append(f"  {name}: max abs {c['max_abs_error']:.3g}, max rel {c['max_rel_error']:.3g}, "
                              f"max ULP {c['max_ulp']:.3g}, budget share {c['budget_share']:.3g}")
+            if r.diagnosis:
+                lines.append(f"diagnosis: {r.diagnosis.get('text', '')}")
+            if r.status == "known":
+                lines.append(f"known divergence: {r.reason}")
             lines.append(f"reproduce: {r.repro}")
             return "\n".join(lines)
         return super().repr_failure(excinfo)
@@ -98,7 +120,7 @@ class PosrefCaseItem(pytest.Item):
 
 
 class PosrefFuzzItem(pytest.Item):
-    """Hypothesis differential cases of one function, shrunk to a minimal failure."""
+    """Hypothesis differential cases of one function, each failure shrunk to a minimal example."""
 
     def __init__(self, *, function, adapter, timeout, max_examples, seed, **kwargs):
         super().__init__(**kwargs)
@@ -109,10 +131,15 @@ class PosrefFuzzItem(pytest.Item):
         self.seed = seed
 
     def runtest(self) -> None:
-        from posref.conformance.fuzz import fuzz
+        from posref.conformance.engine import check
 
-        for result in fuzz(self.adapter, functions=[self.function], max_examples=self.max_examples,
-                           seed=self.seed, timeout=self.timeout):
+        run = check(self.adapter, functions=[self.function], golden=False, known=False,
+                    max_examples=self.max_examples, seed=self.seed, timeout=self.timeout)
+        if run.interrupted:
+            raise KeyboardInterrupt
+        if run.internal_error:
+            raise RuntimeError(f"posref failed: {run.internal_error}")
+        for result in run.results:
             _verdict(result, strict=True)
 
     repr_failure = PosrefCaseItem.repr_failure
@@ -131,16 +158,23 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     spec = config.getoption("--posref-adapter")
     if not spec:
         return
-    from posref.conformance.adapter import AdapterError, load_adapter
+    from posref.conformance.adapter import Adapter, AdapterError, load_adapter
+    from posref.conformance.engine import _known_for
     from posref.conformance.session import UsageError, fuzz_functions, read_xfails, select_cases
 
     dtype = config.getoption("--posref-dtype")
     device = config.getoption("--posref-device")
     try:  # the options first, as posref check does: no adapter code runs for a mistake
         selection = select_cases(corpus=config.getoption("--posref-corpus"),
-                                 families=config.getoption("--posref-family"))
-        xfail_file = config.getoption("--posref-xfails")
-        xfails = set(read_xfails(xfail_file, selection.known_ids)) if xfail_file else set()
+                                 families=config.getoption("--posref-family"),
+                                 functions=config.getoption("--posref-function"),
+                                 case_ids=config.getoption("--posref-case"))
+        known: dict[str, str] = {}
+        if not config.getoption("--posref-ignore-known"):
+            known.update(_known_for(Adapter(target=None, name=spec, version="", dtype=dtype, device=device,
+                                            source=spec), True))
+        for path in config.getoption("posref_known") or []:
+            known.update(read_xfails(path, selection.known_ids, option="--posref-known"))
     except UsageError as exc:
         raise pytest.UsageError(f"posref: {exc}") from None
     try:
@@ -156,8 +190,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     cases = selection.build(dtype)
     timeout = config.getoption("--posref-timeout")
     max_examples = config.getoption("--posref-max-examples")
-    if max_examples > 0:
+    if max_examples > 0 and not selection.case_ids:
         for function in fuzz_functions(selection):
+            if adapter.function(function) is None:
+                continue
             items.append(PosrefFuzzItem.from_parent(
                 session, name=f"posref[{dtype}]::fuzz.{function}", function=function, adapter=adapter,
                 timeout=timeout, max_examples=max_examples, seed=config.getoption("--posref-seed"),
@@ -165,5 +201,5 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     for case in cases:
         items.append(PosrefCaseItem.from_parent(
             session, name=f"posref[{dtype}]::{case.id}", case=case, adapter=adapter, timeout=timeout,
-            expected_failure=case.id in xfails, strict=config.getoption("--posref-strict"),
+            known=known, strict=config.getoption("--posref-strict"),
         ))

@@ -1,13 +1,35 @@
 """The conformance runner: feed cases to an adapter, compare, record, never stop early.
 
-Statuses: ``pass``; ``fail`` (a wrong value, shape or count of outputs, or
-inputs changed in place); ``error`` (the implementation raised on a valid
-input, or raised another class than the one an invalid input calls for);
-``crash`` (the worker process running the adapter died); ``timeout``;
-``lenient`` (it accepted an input that a conforming implementation must
-reject: reported, and a failure only under ``--strict``);
-``not_implemented``; ``skipped`` (the inputs do not fit the dtype);
-``xfail``/``xpass`` for cases listed as expected divergences.
+Statuses, the same words in the console, the reports, the pytest plugin and
+the matrix:
+
+``pass``
+    the outputs are within their budgets (or an invalid input was rejected
+    with the error class the case declares);
+``fail``
+    wrong numbers on a valid input: a value over its budget, a wrong shape or
+    count of outputs, or inputs changed in place;
+``crash``
+    the implementation raised on a valid input, or its worker process died;
+``timeout``
+    it did not answer within the time limit (the worker was killed);
+``wrong_error``
+    it rejected an invalid input, but with another error class than the one
+    the case declares;
+``lenient``
+    it accepted an input that a conforming implementation must reject;
+``known``
+    the case is a listed known divergence (its reason is reported); the
+    status it had is kept as ``observed``;
+``fixed``
+    the case is listed as a known divergence but passes now;
+``not_implemented``, ``skipped``
+    the adapter cannot express the case, or its inputs do not fit the dtype;
+``error``
+    posref itself could not judge the case (a bug in posref).
+
+``fail``, ``crash``, ``timeout``, ``wrong_error`` and ``error`` fail a run;
+under ``strict`` so do ``lenient``, ``known`` and ``fixed``.
 
 Each case runs on its own: a case that raises, hangs past the timeout,
 crashes its worker, returns the wrong shape, a non-finite value or something
@@ -22,7 +44,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -34,15 +56,21 @@ from posref.golden.case import GoldenCase
 from posref._spec import SPEC_FUNCTIONS, spec_functions
 from posref.golden.registry import round_to
 
-__all__ = ["CaseResult", "FAILING", "STATUSES", "case_arrays", "check_timeout", "float64_inputs", "iter_results",
-           "run_case", "run_cases"]
+__all__ = ["CaseResult", "FAILING", "STATUSES", "STRICT_FAILING", "apply_known", "case_arrays", "check_timeout",
+           "float64_inputs", "iter_results", "run_case", "run_cases"]
 
 #: Every status a case can end with.
-STATUSES = ("pass", "fail", "error", "crash", "timeout", "lenient", "not_implemented", "skipped", "xfail",
-            "xpass")
+STATUSES = ("pass", "fail", "crash", "timeout", "wrong_error", "lenient", "known", "fixed", "not_implemented",
+            "skipped", "error")
 
-#: Statuses that make a run fail (``lenient`` too under ``--strict``).
-FAILING = ("fail", "error", "crash", "timeout")
+#: Statuses that make a run fail.
+FAILING = ("fail", "crash", "timeout", "wrong_error", "error")
+
+#: Statuses that make a run fail under ``strict``.
+STRICT_FAILING = FAILING + ("lenient", "known", "fixed")
+
+#: Statuses a known-divergence list can excuse (posref's own ``error`` never).
+_EXCUSABLE = ("fail", "crash", "timeout", "wrong_error", "lenient")
 
 
 @dataclass
@@ -58,6 +86,9 @@ class CaseResult:
     outputs: dict[str, dict] = field(default_factory=dict)
     seconds: float = 0.0
     repro: str = ""
+    observed: str = ""  # for known/fixed: the status the case had before the list was applied
+    reason: str = ""  # for known/fixed: the reason the list gives
+    diagnosis: dict | None = None  # for fail: the spec variant that matches the output, if one does
 
     @property
     def budget_share(self) -> float:
@@ -146,19 +177,19 @@ def _judge(result: CaseResult, case: GoldenCase, outcome: Outcome, inputs: dict,
             result.status = "not_implemented"
             result.message = outcome.message or f"{adapter.name} does not support these parameters"
         elif outcome.stage == "conversion":
-            result.status, result.message = "error", f"reading its output raised {raised}"
+            result.status, result.message = "crash", f"reading its output raised {raised}"
         elif case.expect_error is not None and outcome.raised(f"builtins.{case.expect_error}"):
             result.status, result.message = "pass", f"rejected with {raised}"
             if changed:
                 result.status, result.message = "fail", f"{result.message}, but {changed}"
         elif case.expect_error is not None:
-            result.status = "error"
-            result.message = (f"raised {raised}; this invalid input must be rejected with {case.expect_error} "
-                              f"(mentioning {case.error_match!r}), and {outcome.error_type} is not a "
-                              f"{case.expect_error}")
+            result.status = "wrong_error"
+            result.message = (f"rejected with {raised}; this invalid input must be rejected with "
+                              f"{case.expect_error} (mentioning {case.error_match!r}), and {outcome.error_type} "
+                              f"is not a {case.expect_error}")
         else:
-            result.status, result.message = "error", raised
-        if changed and result.status == "error":
+            result.status, result.message = "crash", f"raised {raised}"
+        if changed and result.status in ("crash", "wrong_error"):
             result.message += f" ({changed})"
         return
     if case.expect_error is not None:
@@ -198,12 +229,16 @@ def _judge(result: CaseResult, case: GoldenCase, outcome: Outcome, inputs: dict,
     result.message = "; ".join(reasons)
 
 
-def run_case(adapter: Adapter, case: GoldenCase, *, timeout: float | None = 60.0) -> CaseResult:
+def run_case(adapter: Adapter, case: GoldenCase, *, timeout: float | None = 60.0,
+             diagnose: bool = True) -> CaseResult:
     """Run one case against the adapter in the adapter's dtype.
 
     ``timeout`` (seconds, positive and finite, or None for no limit) bounds
     the adapter's call: a worker adapter is killed when it runs over, an
-    in-process one gets a best-effort alarm.
+    in-process one gets a best-effort alarm.  When the outputs are wrong
+    (``fail``) and ``diagnose`` is true, the spec's other conventions and
+    common slips are tried (:func:`posref.conformance.diagnose.diagnose`) and
+    a variant that matches is recorded in ``diagnosis``.
     """
     timeout = check_timeout(timeout)
     dtype = adapter.dtype
@@ -228,14 +263,34 @@ def run_case(adapter: Adapter, case: GoldenCase, *, timeout: float | None = 60.0
         result.status = "error"
         result.message = (f"posref could not judge this output ({type(exc).__name__}: {exc}); this is a bug in "
                           "posref, please report it")
+    if diagnose and result.status == "fail" and result.outputs and not outcome.mutated:
+        result.diagnosis = _diagnosis(case, inputs, expected, outcome, dtype)
     return result
 
 
-def _with_xfail(result: CaseResult, expected_failures: set[str]) -> CaseResult:
-    if result.case_id in expected_failures and result.status in FAILING + ("lenient",):
-        result.status = "xfail"
-    elif result.case_id in expected_failures and result.status == "pass":
-        result.status = "xpass"
+def _diagnosis(case: GoldenCase, inputs: dict, expected: dict, outcome: Outcome, dtype: str) -> dict | None:
+    """The spec variant that matches a wrong output, as a dict with a ``text`` sentence; None if none does."""
+    from posref.conformance.diagnose import diagnose
+
+    if len(outcome.outputs) != len(expected) or not all(isinstance(a, np.ndarray) for a in outcome.outputs):
+        return None
+    try:
+        found = diagnose(case, inputs, dict(zip(expected, outcome.outputs)), dtype, time_limit=10.0)
+    except Exception:  # a hint, never a reason for a case to end otherwise
+        return None
+    return None if found is None else found.as_dict()
+
+
+def apply_known(result: CaseResult, known) -> CaseResult:
+    """Mark ``result`` ``known`` (or ``fixed``) when its case is in ``known`` (ids, or id -> reason)."""
+    if result.case_id not in known:
+        return result
+    reason = known.get(result.case_id, "") if isinstance(known, Mapping) else ""
+    if result.status in _EXCUSABLE:
+        result.observed, result.status, result.reason = result.status, "known", reason
+    elif result.status == "pass":
+        result.observed, result.status, result.reason = "pass", "fixed", reason
+        result.message = "listed as a known divergence, but passes now: take it off the list"
     return result
 
 
@@ -244,17 +299,29 @@ def iter_results(
     cases: Iterable[GoldenCase],
     *,
     timeout: float | None = 60.0,
-    xfails: Iterable[str] = (),
+    known: Mapping[str, str] | Iterable[str] = (),
     progress=None,
+    xfails: Mapping[str, str] | Iterable[str] = (),
+    diagnose: bool = True,
 ) -> Iterator[CaseResult]:
     """Run the cases one by one, yielding each result as soon as it is known (see :func:`run_cases`)."""
     timeout = check_timeout(timeout)
     cases = list(cases)
-    expected_failures = set(xfails)
+    listed = _known_map(known, xfails)
     for done, case in enumerate(cases, 1):
-        yield _with_xfail(run_case(adapter, case, timeout=timeout), expected_failures)
+        yield apply_known(run_case(adapter, case, timeout=timeout, diagnose=diagnose), listed)
         if progress is not None:
             progress(done, len(cases), case.id)
+
+
+def _known_map(known, xfails) -> dict[str, str]:
+    listed: dict[str, str] = {}
+    for source in (xfails, known):  # ``xfails``: the former name of ``known``
+        if isinstance(source, Mapping):
+            listed.update({str(k): str(v) for k, v in source.items()})
+        else:
+            listed.update({str(k): "" for k in source})
+    return listed
 
 
 def run_cases(
@@ -262,8 +329,14 @@ def run_cases(
     cases: Iterable[GoldenCase],
     *,
     timeout: float | None = 60.0,
-    xfails: Iterable[str] = (),
+    known: Mapping[str, str] | Iterable[str] = (),
     progress=None,
+    xfails: Mapping[str, str] | Iterable[str] = (),
+    diagnose: bool = True,
 ) -> list[CaseResult]:
-    """Run every case; cases listed in ``xfails`` report ``xfail``/``xpass`` instead of fail/pass."""
-    return list(iter_results(adapter, cases, timeout=timeout, xfails=xfails, progress=progress))
+    """Run every case; cases in ``known`` (ids, or id -> reason) report ``known``/``fixed`` instead of failing.
+
+    ``diagnose`` (default True) looks for the spec variant behind each wrong output (see :func:`run_case`).
+    """
+    return list(iter_results(adapter, cases, timeout=timeout, known=known, progress=progress, xfails=xfails,
+                             diagnose=diagnose))

@@ -29,7 +29,7 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["UsageError", "Selection", "check_output_paths", "count", "read_xfails", "run_check", "seconds",
+__all__ = ["UsageError", "Selection", "check_output_paths", "count", "print_run", "read_xfails", "run_check", "seconds",
            "select_cases", "write_atomically"]
 
 
@@ -143,6 +143,7 @@ class Selection:
     families: list[str] | None = None
     functions: list[str] | None = None
     case_ids: list[str] | None = None
+    corpus: str | None = None
     _specs: list = field(default_factory=list)
     _cases: list = field(default_factory=list)
 
@@ -218,7 +219,8 @@ def select_cases(*, corpus: str | None = None, families: Sequence[str] | None = 
     if not pool:
         raise UsageError(f"the selection matches no case of {where}")
     selection = Selection(source, pool, known_ids, list(families) if families else None,
-                          list(functions) if functions else None, list(case_ids) if case_ids else None)
+                          list(functions) if functions else None, list(case_ids) if case_ids else None,
+                          corpus if corpus else None)
     if source == "registry":
         selection._specs = [objects[e.id] for e in pool]
     else:
@@ -226,33 +228,36 @@ def select_cases(*, corpus: str | None = None, families: Sequence[str] | None = 
     return selection
 
 
-def read_xfails(path: str, known_ids: Iterable[str] | None = None) -> list[str]:
-    """The case ids of an expected-failure file (one per line, ``#`` comments); every id must be known.
+def read_xfails(path: str, known_ids: Iterable[str] | None = None, option: str = "--known") -> dict[str, str]:
+    """The case ids of a known-divergence file, with their reasons (one id per line, ``#`` comments).
+
+    Every id must be known (when ``known_ids`` is given).
 
     Raises
     ------
     UsageError
         If the file cannot be read, or names ids that are no case.
     """
+    from posref.adapters.known import parse_known
+
     try:
-        lines = pathlib.Path(path).read_text(encoding="utf-8").splitlines()
+        text = pathlib.Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise UsageError(f"--xfails {path}: {reason}") from None
-    ids = [line.split("#", 1)[0].strip() for line in lines]
-    ids = [i for i in ids if i]
+        raise UsageError(f"{option} {path}: {reason}") from None
+    reasons = parse_known(text)
     if known_ids is not None:
         known = set(known_ids)
-        unknown = [i for i in ids if i not in known]
+        unknown = [i for i in reasons if i not in known]
         if unknown:
             details = []
             for case_id in unknown[:10]:
                 close = difflib.get_close_matches(case_id, known, n=1, cutoff=0.8)
                 details.append(f"{case_id} (did you mean {close[0]}?)" if close else case_id)
             more = f", and {len(unknown) - 10} more" if len(unknown) > 10 else ""
-            raise UsageError(f"--xfails {path} names {len(unknown)} id(s) that are no case: "
+            raise UsageError(f"{option} {path} names {len(unknown)} id(s) that are no case: "
                              f"{', '.join(details)}{more}")
-    return ids
+    return reasons
 
 
 def fuzz_functions(selection: Selection) -> list[str]:
@@ -302,6 +307,7 @@ class CheckOptions:
     strict: bool = False
     in_process: bool = False
     progress: bool = True
+    builtin_known: bool = True  # apply a built-in adapter's known divergences
 
 
 def _say(text: str, *, stream=None) -> None:
@@ -318,22 +324,57 @@ def _say(text: str, *, stream=None) -> None:
         pass
 
 
-def _print_failures(results, strict: bool) -> None:
-    from posref.conformance.runner import FAILING
+def print_run(run, strict: bool, seed: int | None = None, max_examples: int | None = None) -> None:
+    """The console report of a run: failures with their reproduction, known divergences, leniency, a summary."""
+    from posref.conformance.runner import FAILING, STRICT_FAILING
 
-    for r in results:
-        if r.status in FAILING + ("xpass",) or (strict and r.status == "lenient"):
-            _say(f"{r.status.upper():8} {r.case_id} [{r.dtype}]: {r.message}\n         reproduce: {r.repro}")
+    failing = STRICT_FAILING if strict else FAILING
+    for r in run.results:
+        if r.status in failing:
+            why = f" (known: {r.reason})" if r.status == "known" and r.reason else ""
+            _say(f"{r.status.upper():11} {r.case_id} [{r.dtype}]: {r.message}{why}")
+            if r.diagnosis:
+                _say(f"{'':11} diagnosis: {r.diagnosis.get('text', '')}")
+            _say(f"{'':11} reproduce: {r.repro}")
+    known = [r for r in run.results if r.status in ("known", "fixed")] if not strict else []
+    if known:
+        _say(f"known divergences of {run.adapter.name} ({len(known)}, not failures; --strict makes them fail):")
+        for r in known:
+            reason = r.reason or "listed without a reason"
+            state = "fixed: passes now" if r.status == "fixed" else r.observed
+            _say(f"  {r.case_id} [{state}]: {reason}")
+    lenient = [r for r in run.results if r.status == "lenient"] if not strict else []
+    if lenient:
+        _say(f"lenient ({len(lenient)} invalid input(s) accepted; --strict makes them fail): "
+             + ", ".join(r.case_id for r in lenient))
+    implemented = sorted({r.function for r in run.results if r.status != "not_implemented"})
+    missing = sorted({r.function for r in run.results} - set(implemented))
+    if run.draws:
+        shown = ", ".join(f"{f} {ran}/{drawn}" for f, (ran, drawn) in sorted(run.draws.items()))
+        how = (f"hypothesis seed {seed}, up to {max_examples} examples per function; "
+               if seed is not None and max_examples is not None else "")
+        _say(f"differential cases ({how}draws that ran / drawn): {shown}")
+        for function in run.poorly_fuzzed():
+            ran, drawn = run.draws[function]
+            _say(f"  note: only {ran} of {drawn} draws of {function} could run here (declare ADAPTER_OPTIONS "
+                 "to draw only what the adapter supports)")
+    if implemented:
+        _say(f"functions checked ({len(implemented)}): {', '.join(implemented)}"
+             + (f"; {len(missing)} not implemented" if missing else ""))
+    adapter = run.adapter
+    counts = run.summary()
+    _say(f"{adapter.name} {adapter.version} ({adapter.dtype}, {adapter.device}): "
+         + (", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no case ran"))
 
 
-def _write_reports(outputs: dict[str, pathlib.Path], adapter, results, stopped: str | None) -> bool:
+def _write_reports(outputs: dict[str, pathlib.Path], run) -> bool:
     from posref.conformance.report import to_json, to_markdown
 
     written = True
     for option, path in outputs.items():
         render = to_json if option == "--report" else to_markdown
         try:
-            write_atomically(path, render(adapter, results, stopped=stopped))
+            write_atomically(path, render(run.adapter, run.results, stopped=run.stopped, run=run))
         except OSError as exc:
             _say(f"posref check: {option} {path}: the report could not be written: {exc.strerror or exc}",
                  stream=sys.stderr)
@@ -341,85 +382,43 @@ def _write_reports(outputs: dict[str, pathlib.Path], adapter, results, stopped: 
     return written
 
 
-def run_check(options: CheckOptions, selection: Selection, xfails: Sequence[str],
+def run_check(options: CheckOptions, selection: Selection, known: dict[str, str],
               outputs: dict[str, pathlib.Path], progress_bar: Callable[[str, bool], Callable]) -> int:
-    """Load the adapter, run the selected cases and the differential ones, print, write the reports.
+    """Run :func:`posref.conformance.check` for the command line: print, write the reports, return the exit status.
 
-    Returns the exit status (:data:`~posref.conformance.report.EXIT_CODES`).
-    ``progress_bar(label, enabled)`` makes a progress callback.
+    ``known`` holds the user's known divergences (``--known``), added to a
+    built-in adapter's own list unless ``options.builtin_known`` is false.
+    Exit statuses: :data:`~posref.conformance.report.EXIT_CODES`.
     """
-    from posref.conformance.adapter import Adapter, AdapterError, load_adapter
-    from posref.conformance.report import exit_code, summary
-    from posref.conformance.runner import iter_results
+    from posref.conformance.adapter import Adapter, AdapterError
+    from posref.conformance.engine import CheckRun, _known_for, check
 
-    results: list = []
-    stopped: str | None = None
-    status: int | None = None
-    adapter = None
-    host = None
-    total = len(selection.entries)
+    listed: dict[str, str] = {}
+    if options.builtin_known:
+        probe = Adapter(target=None, name=options.adapter, version="", dtype=options.dtype, device=options.device,
+                        source=options.adapter)
+        listed.update(_known_for(probe, True))
+    listed.update(known)
     placeholder = Adapter(target=None, name=options.adapter, version="unknown", dtype=options.dtype,
                           device=options.device, source=options.adapter)
-    try:
-        with _sigterm_interrupts():
-            try:
-                if options.in_process:
-                    cases = selection.build(options.dtype, progress_bar("building", options.progress))
-                    try:
-                        adapter = load_adapter(options.adapter, dtype=options.dtype, device=options.device)
-                    except AdapterError:
-                        raise
-                    except Exception as exc:  # the adapter's own code failed while loading
-                        raise AdapterError(f"loading adapter {options.adapter!r} raised {type(exc).__name__}: "
-                                           f"{exc}") from exc
-                else:
-                    from posref.conformance.worker import AdapterHost
-
-                    host = AdapterHost()
-                    host.prepare(options.adapter, options.dtype, options.device)  # it loads while cases build
-                    cases = selection.build(options.dtype, progress_bar("building", options.progress))
-                    adapter = host.configure(options.adapter, options.dtype, options.device)
-            except AdapterError as exc:
-                _say(f"posref check: {exc}", stream=sys.stderr)
-                _write_reports(outputs, placeholder, [], f"the adapter could not be loaded: {exc}")
-                return 2
-            for result in iter_results(adapter, cases, timeout=options.timeout, xfails=xfails,
-                                       progress=progress_bar("checking", options.progress)):
-                results.append(result)
-            # differential cases after the golden ones, unless single cases were asked for
-            functions = fuzz_functions(selection) if options.max_examples > 0 and not selection.case_ids else []
-            if functions:
-                from posref.conformance.fuzz import fuzz
-
-                _say(f"differential cases: hypothesis seed {options.seed}, up to {options.max_examples} examples "
-                     "per function")
-                fuzz_progress = progress_bar("fuzzing ", options.progress)
-                for done, function in enumerate(functions, 1):
-                    results += fuzz(adapter, functions=[function], max_examples=options.max_examples,
-                                    seed=options.seed, timeout=options.timeout)
-                    fuzz_progress(done, len(functions), function)
-    except KeyboardInterrupt as exc:
-        how = "stopped by SIGTERM" if isinstance(exc, _Terminated) else "interrupted (Ctrl-C)"
-        stopped = f"{how} after {min(len(results), total)} of {total} golden case(s)"
-        status = 130
-    except Exception as exc:  # posref's own failure: say so in the report, exit 3
-        traceback.print_exc()
-        stopped = (f"posref failed after {min(len(results), total)} of {total} golden case(s) with an internal "
-                   f"error ({type(exc).__name__}: {exc}); please report it")
-        status = 3
-    finally:
-        if host is not None:
-            host.close()
-        elif adapter is not None:
-            adapter.close()
-    shown = adapter if adapter is not None else placeholder
-    written = _write_reports(outputs, shown, results, stopped)  # first: whatever happens to stdout
-    _print_failures(results, options.strict)
-    _say(f"{shown.name} {shown.version} ({shown.dtype}, {shown.device}): "
-         + ", ".join(f"{n} {s}" for s, n in summary(results).items() if n))
-    if stopped is not None:
-        _say(f"posref check: {stopped}; the report holds the cases finished before", stream=sys.stderr)
-    if status is None:
-        status = exit_code(results, strict=options.strict) if written else 3
-    return status
-
+    with _sigterm_interrupts():
+        try:
+            run = check(options.adapter, dtype=options.dtype, device=options.device,
+                        families=selection.families, functions=selection.functions, cases=selection.case_ids,
+                        corpus=selection.corpus, known=listed, max_examples=options.max_examples,
+                        seed=options.seed, timeout=options.timeout, in_process=options.in_process,
+                        progress=lambda label: progress_bar(label, options.progress))
+        except AdapterError as exc:
+            _say(f"posref check: {exc}", stream=sys.stderr)
+            _write_reports(outputs, CheckRun(placeholder, [], stopped=f"the adapter could not be loaded: {exc}"))
+            return 2
+        except KeyboardInterrupt:  # before the adapter was up
+            run = CheckRun(placeholder, [], stopped="interrupted (Ctrl-C) before the first case", interrupted=True)
+    if run.internal_error:
+        _say(run.internal_error.rstrip(), stream=sys.stderr)
+    written = _write_reports(outputs, run)  # first: whatever happens to stdout
+    print_run(run, options.strict, options.seed, options.max_examples)
+    if run.stopped is not None:
+        _say(f"posref check: {run.stopped}; the report holds the cases finished before", stream=sys.stderr)
+    status = run.exit_code(strict=options.strict)
+    return status if written or status in (130,) else 3

@@ -55,9 +55,12 @@ from posref.conformance.adapter import (
     Outcome,
     _import_target,
     _names,
+    check_options,
     declared_dtypes,
+    declared_options,
     invoke,
     load_adapter,
+    options_as_json,
 )
 
 __all__ = ["AdapterHost", "LOAD_TIMEOUT", "WorkerAdapter", "start_adapter"]
@@ -228,11 +231,12 @@ class _Worker:
                 return {"ok": True, "available": str(why_not), "dtypes": []}
             dtypes = declared_dtypes(spec, target)
             devices = _names(spec, target, "ADAPTER_DEVICES", ("cpu",))
+            options = options_as_json(declared_options(spec, target))
         except AdapterError as exc:
             return {"ok": False, "error": str(exc)}
         except BaseException as exc:
             return {"ok": False, "error": f"importing adapter {spec!r} raised {type(exc).__name__}: {exc}"}
-        return {"ok": True, "available": None, "dtypes": list(dtypes), "devices": list(devices)}
+        return {"ok": True, "available": None, "dtypes": list(dtypes), "devices": list(devices), "options": options}
 
     def load(self, request: dict) -> dict:
         from posref._spec import SPEC_FUNCTIONS
@@ -246,7 +250,8 @@ class _Worker:
             return {"ok": False, "error": f"loading adapter {spec!r} raised {type(exc).__name__}: {exc}"}
         self.adapters[(spec, dtype, device)] = adapter
         functions = sorted(name for name in SPEC_FUNCTIONS if adapter.function(name) is not None)
-        return {"ok": True, "name": adapter.name, "version": adapter.version, "functions": functions}
+        return {"ok": True, "name": adapter.name, "version": adapter.version, "functions": functions,
+                "options": options_as_json(adapter.options)}
 
     def call(self, request: dict) -> tuple[dict, list[np.ndarray]]:
         adapter = self.adapters[(request["spec"], request["dtype"], request["device"])]
@@ -533,7 +538,8 @@ class AdapterHost:
             raise AdapterError(f"adapter {spec!r}: the worker's answer cannot be read")
         return WorkerAdapter(target=None, name=_clean(header.get("name", spec)),
                              version=_clean(header.get("version", "unknown")), dtype=dtype, device=device,
-                             source=spec, functions=frozenset(functions), host=self)
+                             source=spec, options=_options_of(spec, header), functions=frozenset(functions),
+                             host=self)
 
     def _load(self, spec: str, dtype: str, device: str) -> dict:
         header = self._ask(spec, {"op": "load", "spec": spec, "dtype": dtype, "device": device},
@@ -598,6 +604,14 @@ class AdapterHost:
 def _check_spec(spec) -> None:
     if not isinstance(spec, str) or not spec:
         raise AdapterError(f"adapter must be a non-empty string, got {spec!r}")
+
+
+def _options_of(spec: str, header: dict) -> dict:
+    """The ``ADAPTER_OPTIONS`` declaration in a describe or load reply, checked again on posref's side."""
+    try:
+        return check_options(spec, header.get("options") or {})
+    except AdapterError as exc:
+        raise AdapterError(f"adapter {spec!r}: the worker's answer cannot be read ({_clean(exc)})") from None
 
 
 def _clean(value) -> str:

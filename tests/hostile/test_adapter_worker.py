@@ -49,7 +49,7 @@ def test_outputs_of_other_dtypes_are_judged_not_unpickled():
     assert "complex128" in results["rope_frequencies.d2.b10000"].message
     assert results["rope_frequencies.d80.b10000"].status == "fail"  # bfloat16 read back, and too coarse
     assert "exceeds the budget" in results["rope_frequencies.d80.b10000"].message
-    assert results["rope_frequencies.d96.b1000000"].status == "error"
+    assert results["rope_frequencies.d96.b1000000"].status == "crash"
     assert "cannot be read" in results["rope_frequencies.d96.b1000000"].message
     assert results[TRIGGER].status == "pass"
 
@@ -61,7 +61,7 @@ def test_after_an_error_on_an_accelerator_a_fresh_worker_takes_the_next_case(tmp
     with start_adapter(adapter("RECORDS_PIDS"), dtype="float32", device=device) as worker:
         results = run_cases(worker, FREQUENCIES)
     assert [r.case_id for r in results] == FREQUENCY_CASES
-    assert results[2].status == "error" and "device-side assert" in results[2].message
+    assert results[2].status == "crash" and "device-side assert" in results[2].message
     pids = calls.read_text().split()
     assert len(pids) == 7
     assert len(set(pids[:3])) == 1

@@ -29,8 +29,8 @@ def _others_pass(document: dict) -> None:
 @pytest.mark.parametrize("name, status, words", [
     ("EXIT_ZERO", "crash", "exit code 0"),
     ("SEGFAULT", "crash", "SIGSEGV"),
-    ("SYS_EXIT", "error", "SystemExit"),
-    ("KEYBOARD_INTERRUPT", "error", "KeyboardInterrupt"),
+    ("SYS_EXIT", "crash", "SystemExit"),
+    ("KEYBOARD_INTERRUPT", "crash", "KeyboardInterrupt"),
 ])
 def test_an_adapter_that_ends_its_process_costs_one_case(capfd, tmp_path, name, status, words):
     code, out, err, document = check(capfd, tmp_path, "--adapter", adapter(name), *GOLDEN_ONLY)
@@ -39,7 +39,7 @@ def test_an_adapter_that_ends_its_process_costs_one_case(capfd, tmp_path, name, 
     case = result(document, TRIGGER)
     assert case["status"] == status and words in case["message"], case
     _others_pass(document)
-    assert f"{status.upper():8} {TRIGGER}" in out and "6 pass" in out
+    assert f"{status.upper():11} {TRIGGER}" in out and "6 pass" in out
 
 
 @pytest.mark.parametrize("name, words", [
@@ -96,7 +96,7 @@ def test_an_output_that_fails_to_read_back_is_an_error_of_that_case(capfd, tmp_p
     code, out, err, document = check(capfd, tmp_path, "--adapter", adapter("UNREADABLE_TENSOR"), *GOLDEN_ONLY)
     assert code == 1
     case = result(document, TRIGGER)
-    assert case["status"] == "error" and "CUDA error: an illegal memory access" in case["message"], case
+    assert case["status"] == "crash" and "CUDA error: an illegal memory access" in case["message"], case
     _others_pass(document)
 
 

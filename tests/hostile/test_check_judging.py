@@ -48,8 +48,8 @@ def test_an_invalid_input_passes_only_with_the_declared_error_class(capfd, tmp_p
     assert code == 1
     for case_id in ("rope_frequencies.invalid.base_one", "rope_frequencies.invalid.odd_dim"):
         case = result(document, case_id)
-        assert case["status"] == "error", case
-        assert f"raised {raised}: that input is invalid" in case["message"]
+        assert case["status"] == "wrong_error", case
+        assert f"rejected with {raised}: that input is invalid" in case["message"]
         assert "must be rejected with ValueError" in case["message"]
     assert {result(document, c)["status"] for c in FREQUENCY_CASES[:5]} == {"pass"}
 
