@@ -78,7 +78,8 @@ def _cmd_golden_generate(args: argparse.Namespace) -> int:
         written = write_corpus(cases, args.out, force=args.force,
                                progress=_Progress("writing ", not args.no_progress))
     except (ValueError, TypeError, OSError) as exc:
-        return _fail("golden generate", _error_text(exc))
+        return _fail("golden generate", _error_text(exc).replace("pass force=True to replace it",
+                                                                   "pass --force to replace it"))
     state = "written" if written.changed else "already current, left untouched"
     print(f"{len(written.case_ids)} cases {state} in {written.directory}")
     return 0
@@ -234,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p_list = sub.add_parser("list", help="list the specification functions")
-    p_list.add_argument("--json", action="store_true", help="print one JSON object per function")
+    p_list.add_argument("--json", action="store_true", help="print a JSON array with one object per function")
     p_list.add_argument("--family", default=None, help="only this family")
     p_list.set_defaults(handler=_cmd_list)
 
