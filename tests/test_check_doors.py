@@ -1,0 +1,87 @@
+"""One engine, two doors: ``posref check`` and the pytest plugin give the same verdict on every case."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import pytest
+
+from posref.cli import main
+from posref.conformance import check
+
+TESTS_DIR = pathlib.Path(__file__).resolve().parent
+ADAPTER = "doors.mixed_adapter"
+FUNCTIONS = ("--function", "rope_frequencies", "--function", "alibi_slopes")
+
+#: The pytest outcome each status of posref check must have (without --strict / with it).
+OUTCOME = {"pass": "passed", "fail": "failed", "crash": "failed", "timeout": "failed", "wrong_error": "failed",
+           "error": "failed", "lenient": "passed", "fixed": "passed", "known": "skipped",
+           "not_implemented": "skipped", "skipped": "skipped"}
+STRICT = dict(OUTCOME, lenient="failed", fixed="failed", known="failed")
+
+
+@pytest.fixture
+def known_file(tmp_path):
+    path = tmp_path / "known.txt"
+    path.write_text("rope_frequencies.d80.b10000  # base 1000 on purpose, say\n"
+                    "rope_frequencies.d128.b10000  # listed, but right: reported fixed\n")
+    return path
+
+
+def cli_statuses(tmp_path, capfd, *extra) -> tuple[int, dict[str, str]]:
+    report = tmp_path / "report.json"
+    code = main(["check", "--adapter", ADAPTER, "--dtype", "float64", *FUNCTIONS, "--max-examples", "0",
+                 "--no-progress", "--report", str(report), *extra])
+    capfd.readouterr()
+    return code, {r["case_id"]: r["status"] for r in json.loads(report.read_text())["results"]}
+
+
+def plugin_outcomes(pytester, *extra) -> tuple[int, dict[str, str]]:
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", "--posref-adapter", ADAPTER,
+                                          "--posref-dtype", "float64", "--posref-function", "rope_frequencies",
+                                          "--posref-function", "alibi_slopes", "--posref-max-examples", "0",
+                                          "-W", "default::posref.conformance.plugin.PosrefLenientWarning", *extra)
+    outcomes = {}
+    for report in result.reprec.getreports("pytest_runtest_logreport"):
+        case_id = report.nodeid.rsplit("::", 1)[-1]
+        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+            outcomes[case_id] = report.outcome
+    return int(result.ret), outcomes
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_cli_and_plugin_agree_case_by_case(tmp_path, capfd, pytester, monkeypatch, known_file, strict):
+    monkeypatch.syspath_prepend(str(TESTS_DIR))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")])))
+    flags = ["--strict"] if strict else []
+    code, statuses = cli_statuses(tmp_path, capfd, "--known", str(known_file), *flags)
+    assert {"pass", "fail", "crash", "lenient", "wrong_error", "known", "fixed", "not_implemented"} <= set(
+        statuses.values()), statuses
+    plugin_code, outcomes = plugin_outcomes(pytester, "--posref-known", str(known_file),
+                                            *(["--posref-strict"] if strict else []))
+    expected = {case_id: (STRICT if strict else OUTCOME)[status] for case_id, status in statuses.items()}
+    assert outcomes == expected
+    assert code == 1 and plugin_code == 1  # the wrong numbers of dim 64 and the crash of dim 2 fail both doors
+
+
+def test_the_engine_is_what_both_doors_call(tmp_path, capfd, monkeypatch, known_file):
+    monkeypatch.syspath_prepend(str(TESTS_DIR))
+    run = check(ADAPTER, dtype="float64", functions=["rope_frequencies", "alibi_slopes"], max_examples=0,
+                known={"rope_frequencies.d80.b10000": "on purpose"})
+    _, statuses = cli_statuses(tmp_path, capfd, "--known", str(known_file))
+    engine = {r.case_id: r.status for r in run.results}
+    engine["rope_frequencies.d128.b10000"] = "fixed"  # listed only in the CLI's file
+    assert engine == statuses
+    assert run.exit_code() == 1 and run.exit_code(strict=True) == 1
+    known = run.of_status("known")[0]
+    assert known.observed == "fail" and known.reason == "on purpose"
+
+
+def test_a_wrong_base_is_diagnosed(monkeypatch):
+    monkeypatch.syspath_prepend(str(TESTS_DIR))
+    run = check(ADAPTER, dtype="float64", cases=["rope_frequencies.d80.b10000"], known=False)
+    (result,) = run.results
+    assert result.status == "fail"
+    assert result.diagnosis is not None and result.diagnosis["overrides"] == {"base": 1000.0}
