@@ -151,7 +151,7 @@ class Adapter:
     dtype: str
     device: str
     source: str
-    #: The options it declares it supports (``ADAPTER_OPTIONS``, checked by :func:`declared_options`):
+    #: The options it declares it supports (``ADAPTER_OPTIONS``, checked by ``declared_options``):
     #: ``{function: {option: tuple of allowed values, or DEFAULT_ONLY}}``; empty when it declares none.
     options: dict = field(default_factory=dict)
 

@@ -925,7 +925,7 @@ def run_identify(adapter_spec: str, *, functions: Sequence[str] | None = None, d
     timeout : float or None, keyword-only
         Seconds allowed per case.
     as_json : bool, keyword-only
-        Print JSON (a list of :meth:`Fingerprint.as_dict`) instead of text.
+        Print JSON (a list of ``Fingerprint.as_dict()``) instead of text.
 
     Returns
     -------

@@ -159,7 +159,7 @@ def _strategies(options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[
     """Build the strategy of every fuzzed function (imports hypothesis).
 
     ``options`` is a checked ``ADAPTER_OPTIONS`` declaration
-    (:func:`~posref.conformance.adapter.check_options`): every drawn case
+    (``posref.conformance.adapter.check_options``): every drawn case
     keeps inside it (see :func:`_fit_options`).
     """
     from hypothesis import strategies as st
@@ -869,7 +869,7 @@ def adapter_options(adapter: Adapter) -> dict[str, dict[str, Any]]:
     ------
     TypeError, ValueError
         If the declaration is malformed (see
-        :func:`~posref.conformance.adapter.check_options`); the message
+        ``posref.conformance.adapter.check_options``); the message
         names the adapter, the function and the option.
     """
     if not isinstance(adapter, Adapter):
@@ -889,7 +889,7 @@ def case_strategy(function: str, options: Mapping[str, Mapping[str, Any]] | None
         One of :data:`FUZZ_FUNCTIONS`.
     options : dict or None
         An ``ADAPTER_OPTIONS`` declaration (see
-        :func:`~posref.conformance.adapter.check_options`); every case
+        ``posref.conformance.adapter.check_options``); every case
         drawn keeps inside it.  ``None``: no restriction.
 
     Returns
