@@ -172,6 +172,35 @@ def test_markdown_matrix_include_reads_report_tables():
     assert list(rows[1].findall(nodes.literal))[0].astext() == "apply_rope"
 
 
+def test_markdown_matrix_lists_bold_and_tables_per_library():
+    # No raw Markdown in the matrix page: list items are list items, **x** is bold, the title is the
+    # page's own, and the wide table is split into one narrow table per library.
+    pytest.importorskip("sphinx", reason="sphinx is not installed; the docs extension cannot be imported")
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        import posref_docs
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    from docutils import nodes
+
+    text = (
+        "# Conformance matrix\n\nLegend.\n\n"
+        "| library | version | function | float32 |\n| --- | --- | --- | --- |\n"
+        "| a | 1.0 | `f` | pass (0.1) |\n| a | 1.0 | `g` | known (2), lenient |\n| b | 2.0 | `f` | n/i |\n\n"
+        "## Known divergences\n\n- **a** `g.case` (fail) [float32]: a reason\n  that goes on\n- **b** `f.x`: other\n"
+    )
+    result = posref_docs.markdown_to_nodes(text, posref_docs._markdown_inline, group_by="library", skip_title=True)
+    assert [type(n) for n in result] == [nodes.paragraph, nodes.rubric, nodes.table, nodes.rubric, nodes.table,
+                                         nodes.rubric, nodes.bullet_list]
+    assert [result[1].astext(), result[3].astext()] == ["a 1.0", "b 2.0"]
+    header = [e.astext() for e in next(result[2].findall(nodes.row)).findall(nodes.entry)]
+    assert header == ["function", "float32"]
+    items = list(result[6].findall(nodes.list_item))
+    assert [i.astext() for i in items] == ["a g.case (fail) [float32]: a reason that goes on", "b f.x: other"]
+    assert list(items[0].findall(nodes.strong))[0].astext() == "a"
+    assert "**" not in "".join(n.astext() for n in result) and "- " not in result[6].astext()
+
+
 def test_every_family_has_a_page():
     # Each family of the spec catalogue is presented on some page under
     # docs/families/ (its autosummary table comes from the catalogue, so

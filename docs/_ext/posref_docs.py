@@ -352,22 +352,70 @@ def _split_row(line: str) -> list[str]:
     return [cell.strip() for cell in line.split("|")]
 
 
-def markdown_to_nodes(text: str, inline) -> list[nodes.Node]:
-    """Headings, pipe tables and paragraphs of a Markdown text as docutils nodes.
+def _table(header: list[str], rows: list[list[str]], inline) -> nodes.table:
+    width = len(header)
+    table = nodes.table()
+    group = nodes.tgroup(cols=width)
+    table += group
+    for _ in range(width):
+        group += nodes.colspec(colwidth=1)
+    thead, tbody = nodes.thead(), nodes.tbody()
+    for target, cells_rows in ((thead, [header]), (tbody, rows)):
+        for cells in cells_rows:
+            row = nodes.row()
+            cells = (cells + [""] * width)[:width]
+            for cell in cells:
+                entry = nodes.entry()
+                entry += nodes.paragraph("", "", *inline(cell))
+                row += entry
+            target += row
+    group += thead
+    group += tbody
+    return table
 
-    ``inline(text)`` turns a cell or paragraph into inline nodes.  Anything
-    else Markdown can express is shown as plain text; this is enough for
-    the generated conformance matrix.
+
+def _grouped_tables(header: list[str], rows: list[list[str]], inline, group_by: str) -> list[nodes.Node]:
+    """One rubric and table per value of the ``group_by`` column (with ``version`` folded into the rubric)."""
+    key = header.index(group_by)
+    drop = {key} | ({header.index("version")} if "version" in header else set())
+    kept = [i for i in range(len(header)) if i not in drop]
+    groups: dict[tuple[str, str], list[list[str]]] = {}
+    for row in rows:
+        row = (row + [""] * len(header))[: len(header)]
+        version = row[header.index("version")] if "version" in header else ""
+        groups.setdefault((row[key], version), []).append([row[i] for i in kept])
+    out: list[nodes.Node] = []
+    for (name, version), members in groups.items():
+        title = f"{name} {version}".strip()
+        section_id = nodes.make_id(f"matrix-{name}")
+        rubric = nodes.rubric("", "", *inline(title), ids=[section_id])
+        out += [rubric, _table([header[i] for i in kept], members, inline)]
+    return out
+
+
+def markdown_to_nodes(text: str, inline, *, group_by: str | None = None, skip_title: bool = False) -> list[nodes.Node]:
+    """Headings, pipe tables, bullet lists and paragraphs of a Markdown text as docutils nodes.
+
+    ``inline(text)`` turns a cell, item or paragraph into inline nodes.
+    ``group_by`` names a table column to split a table by (one table per
+    value); ``skip_title`` drops the first level-1 heading (the page has its
+    own).  This is enough for the generated conformance matrix.
     """
     lines = text.splitlines()
     result: list[nodes.Node] = []
     i = 0
+    titled = False
     while i < len(lines):
         line = lines[i]
         if not line.strip():
             i += 1
             continue
         if line.lstrip().startswith("#"):
+            level = len(line.lstrip()) - len(line.lstrip().lstrip("#"))
+            if skip_title and level == 1 and not titled:
+                titled = True
+                i += 1
+                continue
             result.append(nodes.rubric("", "", *inline(line.lstrip("# ").strip())))
             i += 1
             continue
@@ -378,28 +426,27 @@ def markdown_to_nodes(text: str, inline) -> list[nodes.Node]:
             while i < len(lines) and "|" in lines[i] and lines[i].strip():
                 rows.append(_split_row(lines[i]))
                 i += 1
-            width = len(header)
-            table = nodes.table()
-            group = nodes.tgroup(cols=width)
-            table += group
-            for _ in range(width):
-                group += nodes.colspec(colwidth=1)
-            thead, tbody = nodes.thead(), nodes.tbody()
-            for target, cells_rows in ((thead, [header]), (tbody, rows)):
-                for cells in cells_rows:
-                    row = nodes.row()
-                    cells = (cells + [""] * width)[:width]
-                    for cell in cells:
-                        entry = nodes.entry()
-                        entry += nodes.paragraph("", "", *inline(cell))
-                        row += entry
-                    target += row
-            group += thead
-            group += tbody
-            result.append(table)
+            if group_by and group_by in header:
+                result += _grouped_tables(header, rows, inline, group_by)
+            else:
+                result.append(_table(header, rows, inline))
+            continue
+        if line.lstrip().startswith(("- ", "* ")):
+            bullets = nodes.bullet_list()
+            while i < len(lines) and lines[i].lstrip().startswith(("- ", "* ")):
+                item_text = lines[i].lstrip()[2:].strip()
+                i += 1
+                while i < len(lines) and lines[i].startswith("  ") and lines[i].strip():  # continuation lines
+                    item_text += " " + lines[i].strip()
+                    i += 1
+                item = nodes.list_item()
+                item += nodes.paragraph("", "", *inline(item_text))
+                bullets += item
+            result.append(bullets)
             continue
         paragraph = []
-        while i < len(lines) and lines[i].strip() and not lines[i].lstrip().startswith("#"):
+        while (i < len(lines) and lines[i].strip() and not lines[i].lstrip().startswith("#")
+               and not lines[i].lstrip().startswith(("- ", "* "))):
             paragraph.append(lines[i].strip())
             i += 1
             if i < len(lines) and "|" in lines[i] and i + 1 < len(lines) and _TABLE_RULE.match(lines[i + 1]):
@@ -408,16 +455,19 @@ def markdown_to_nodes(text: str, inline) -> list[nodes.Node]:
     return result
 
 
-_CODE_SPAN = re.compile(r"`([^`]+)`")
+_INLINE = re.compile(r"`([^`]+)`|\*\*([^*]+)\*\*")
 
 
 def _markdown_inline(text: str) -> list[nodes.Node]:
     parts: list[nodes.Node] = []
     last = 0
-    for match in _CODE_SPAN.finditer(text):
+    for match in _INLINE.finditer(text):
         if match.start() > last:
             parts.append(nodes.Text(text[last:match.start()]))
-        parts.append(nodes.literal(match.group(1), match.group(1)))
+        if match.group(1) is not None:
+            parts.append(nodes.literal(match.group(1), match.group(1)))
+        else:
+            parts.append(nodes.strong(match.group(2), match.group(2)))
         last = match.end()
     if last < len(text):
         parts.append(nodes.Text(text[last:]))
@@ -428,18 +478,24 @@ class MarkdownDirective(SphinxDirective):
     """Include a Markdown file if it exists; otherwise render the directive's body.
 
     The path is relative to the current document.  Only headings, pipe
-    tables, paragraphs and code spans are interpreted.
+    tables, bullet lists, paragraphs, code spans and bold text are
+    interpreted; ``:group-by: COLUMN`` splits a table into one table per
+    value of that column, and ``:skip-title:`` drops the first level-1
+    heading.
     """
 
     required_arguments = 1
     has_content = True
+    option_spec = {"group-by": directives.unchanged, "skip-title": directives.flag}
 
     def run(self):
         relative, absolute = self.env.relfn2path(self.arguments[0], self.env.docname)
         path = Path(absolute)
         self.env.note_dependency(relative)
         if path.is_file():
-            return markdown_to_nodes(path.read_text(encoding="utf-8"), _markdown_inline)
+            return markdown_to_nodes(path.read_text(encoding="utf-8"), _markdown_inline,
+                                     group_by=self.options.get("group-by"),
+                                     skip_title="skip-title" in self.options)
         container = nodes.container()
         self.state.nested_parse(self.content, self.content_offset, container)
         return container.children
