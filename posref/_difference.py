@@ -19,6 +19,14 @@ cheapest form the positions allow: when both position vectors are runs of
 consecutive integers the matrix is a Toeplitz view of the table and is
 copied in one call; when the keys are consecutive each row is a contiguous
 slice of the table; otherwise each block of rows is an index gather.
+
+Functions of an arbitrary integer array (``t5_relative_bucket``,
+``deberta_log_bucket``) use a table of a window ``-W .. W`` instead, with
+``W`` taken from the first chunk of the array (:func:`window_radius`), and
+gather chunk by chunk (:func:`gather_in_window`): a chunk whose minimum and
+maximum lie in the window is one ``take`` from the table (the chunk is read
+from memory once and stays in cache for the gather); any other chunk is
+left to the caller's general path.
 """
 
 from __future__ import annotations
@@ -131,3 +139,55 @@ def offsets(query_positions, key_positions, *, max_size=None):
     if found.size > limit:
         return None
     return found
+
+
+#: Elements per chunk of :func:`gather_in_window` (1 MiB of int64: read once from memory, then from cache).
+_CHUNK_ITEMS = 1 << 17
+
+
+def window_radius(values, floor, limit):
+    """Radius ``W >= floor`` of a window ``-W .. W`` for :func:`gather_in_window`, from the first chunk.
+
+    The smallest power of two (at least ``floor``) that holds every value of the first chunk of the
+    flat int64 array ``values``; ``None`` when that would be more than ``limit`` (or ``values`` is empty).
+    """
+    if values.size == 0:
+        return None
+    first = values[:_CHUNK_ITEMS]
+    reach = max(int(floor), -int(first.min()), int(first.max()), 1)
+    radius = 1 << (reach - 1).bit_length()
+    return radius if 2 * radius + 1 <= limit else None
+
+
+def wrapped_table(values_at, radius):
+    """``values_at(r)`` for ``r = -W .. W`` stored so that entry ``r mod (2W + 1)`` is the one of ``r``.
+
+    ``np.take(table, r, mode="wrap")`` then reads the value of ``r`` for every ``-W <= r <= W``.
+    """
+    return np.roll(values_at(np.arange(-radius, radius + 1, dtype=np.int64)), -radius)
+
+
+def gather_in_window(values, out, table, radius, run):
+    """``out[i] = table[values[i] mod len(table)]`` chunk by chunk where a chunk lies in ``-W .. W``.
+
+    ``values`` and ``out`` are flat int64 arrays of one size, ``table`` a :func:`wrapped_table` of
+    radius ``W``.  A chunk is gathered when its minimum and maximum (one read of the chunk, which
+    then stays in cache for the gather) lie in the window; the slices of the other chunks are
+    returned in order for the caller to fill.  ``run(calls, size)`` runs the two halves of the work
+    (:func:`posref.rope._in_threads`).  Every element written is a copy of a table element.
+    """
+    chunks = [slice(i, i + _CHUNK_ITEMS) for i in range(0, values.size, _CHUNK_ITEMS)]
+
+    def gather(some):
+        missed = []
+        for part in some:
+            chunk = values[part]
+            if -radius <= int(chunk.min()) and int(chunk.max()) <= radius:
+                np.take(table, chunk, out=out[part], mode="wrap")  # in the window: one wrap at most
+            else:
+                missed.append(part)
+        return missed
+
+    halves = [chunks[: len(chunks) // 2], chunks[len(chunks) // 2:]] if len(chunks) > 1 else [chunks]
+    return [part for missed in run([lambda some=some: gather(some) for some in halves], values.size)
+            for part in missed]

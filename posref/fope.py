@@ -13,7 +13,15 @@ import numpy as np
 from posref import _arith
 from posref._spec import spec
 from posref._validate import ensure_array, ensure_int, ensure_positions, ensure_real, ensure_same_shape
-from posref.rope import _array_tables, _check_positions_against, _float_view, _rotate, _x_error_first, rope_frequencies
+from posref.rope import (
+    _array_tables,
+    _check_positions_against,
+    _float_view,
+    _in_threads,
+    _rotate,
+    _x_error_first,
+    rope_frequencies,
+)
 
 __all__ = ["fope_frequencies", "apply_fope"]
 
@@ -306,12 +314,21 @@ def apply_fope(
     rows = positions.shape if sin_coef.ndim == 2 else np.broadcast_shapes(positions.shape, (x.shape[-3], 1))
     p = np.broadcast_to(positions + position_offset, rows)  # (..., [H,] T)
     phi = p[..., None] * theta  # (..., K)
-    if sin_coef.ndim == 2:
-        sin_f = _arith.einsum("...k,km->...m", _arith.sin(phi), sin_coef)  # (..., M)
-        cos_f = _arith.einsum("...k,km->...m", _arith.cos(phi), cos_coef)
+
+    def series(some):  # the sums at the angles ``some`` of some rows, each row on its own
+        if sin_coef.ndim == 2:
+            return (_arith.einsum("...k,km->...m", _arith.sin(some), sin_coef),  # (..., M)
+                    _arith.einsum("...k,km->...m", _arith.cos(some), cos_coef))
+        return (_arith.einsum("...htk,hkm->...htm", _arith.sin(some), sin_coef),  # (..., H, T, M)
+                _arith.einsum("...htk,hkm->...htm", _arith.cos(some), cos_coef))
+
+    length = rows[-1] if rows else 0
+    if length >= 4:  # two halves of the last row axis in two threads, each with at least two rows
+        halves = _in_threads([lambda part=part: series(phi[..., part, :]) for part in
+                              (slice(0, length // 2), slice(length // 2, length))], x.size)
+        sin_f, cos_f = (np.concatenate([half[i] for half in halves], axis=-2) for i in (0, 1))
     else:
-        sin_f = _arith.einsum("...htk,hkm->...htm", _arith.sin(phi), sin_coef)  # (..., H, T, M)
-        cos_f = _arith.einsum("...htk,hkm->...htm", _arith.cos(phi), cos_coef)
+        sin_f, cos_f = series(phi)
     pad_shape = rows + (head_dim // 2 - num_out,)
     sin_f = np.concatenate([sin_f, np.full(pad_shape, pad_sin)], axis=-1)  # (..., D/2)
     cos_f = np.concatenate([cos_f, np.ones(pad_shape)], axis=-1)

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from posref import _arith
+from posref import _arith, _difference
 from posref._spec import spec
 from posref._validate import (
     ensure_bool,
@@ -36,7 +36,7 @@ from posref._validate import (
     ensure_positions,
     ensure_real,
 )
-from posref.rope import _float_view, _rotate_by_angles, _x_error_first, rope_frequencies
+from posref.rope import _all_pairs, _float_view, _rotate, _rotate_by_angles, _x_error_first, rope_frequencies
 
 __all__ = [
     "sincos_2d_encoding",
@@ -485,9 +485,50 @@ def apply_axial_rope(
         if positions_2d.shape[0] != 2:
             raise ValueError(f"positions_2d must have first dimension 2 (row, column), got shape {positions_2d.shape}")
         _check_broadcast(x, positions_2d, "positions_2d")
+    tables = _axial_cos_sin_tables(positions_2d, d, base, axis_order, frequencies)
+    if tables is not None:
+        return _rotate(x, tables, layout, *_all_pairs(d, layout), check_x=None if x_checked else "x")
     angles = _axial_angles(positions_2d, d, base, axis_order, frequencies)  # (..., D/2)
     # apply_rotary(x, angles, layout=layout), without checking x twice
     return _rotate_by_angles(x, angles, layout, check_x=None if x_checked else "x")
+
+
+def _axial_cos_sin_tables(positions_2d, dim, base, axis_order, frequencies):
+    """Cosines and sines of :func:`_axial_angles` read from one table per coordinate, for ``_rotate``.
+
+    Half the pairs of a token turn with one integer coordinate, half with the other, and a
+    patch grid has few distinct coordinates per axis: ``cos`` and ``sin`` of ``c * omega`` are
+    evaluated once per coordinate value ``c`` of ``lo .. hi`` (the same products, so the same
+    numbers) and gathered per block of rows.  ``None`` (the plain path) for fractional or
+    negatively signed (``-0.0``) coordinates, or when a range holds more values than there are
+    tokens.
+    """
+    if positions_2d[0].size == 0 or np.signbit(positions_2d).any():  # -0.0 turns by -0.0: the plain path
+        return None
+    whole = _difference.integer_valued(positions_2d)  # int64 if every coordinate is a whole number
+    if whole is None:
+        return None
+    y, x = whole[0], whole[1]
+    first, second = (x, y) if axis_order == "xy" else (y, x)
+    if frequencies == "per_axis":
+        omega_a = omega_b = rope_frequencies(dim // 2, base=base)
+    else:
+        theta = rope_frequencies(dim, base=base)
+        omega_a, omega_b = theta[0::2], theta[1::2]
+    axes = []
+    for coordinate, omega in ((first, omega_a), (second, omega_b)):
+        lo, hi = int(coordinate.min()), int(coordinate.max())
+        if hi - lo + 1 > coordinate.size:
+            return None
+        angles = np.arange(lo, hi + 1, dtype=np.float64)[:, None] * omega  # as c[..., None] * omega
+        axes.append((coordinate, lo, _arith.cos(angles), _arith.sin(angles)))
+
+    def lookup(index):
+        rows = [(coordinate[index] - lo, cos, sin) for coordinate, lo, cos, sin in axes]
+        return (np.concatenate([cos[r] for r, cos, _ in rows], axis=-1),
+                np.concatenate([sin[r] for r, _, sin in rows], axis=-1), None)
+
+    return lookup, first.shape
 
 
 # -- M-RoPE ---------------------------------------------------------------------------------

@@ -482,11 +482,25 @@ def deberta_log_bucket(relative_position, /, *, bucket_size, max_position):
     return _deberta_buckets_by_table(relative_position, bucket_size, max_position)
 
 
-def _deberta_buckets_by_table(relative_position, bucket_size, max_position):
-    """:func:`_deberta_buckets` of an int64 array, through a table of ``min .. max`` when that is shorter."""
+def _deberta_buckets_by_table(relative_position, bucket_size, max_position, *, window=True):
+    """:func:`_deberta_buckets` of an int64 array, through a table of ``min .. max`` when that is shorter.
+
+    With ``window`` a table of ``-W .. W`` (:func:`posref._difference.gather_in_window`) is tried
+    first, with ``W`` from the first chunk of the array.
+    """
     if relative_position.size == 0:
         return _deberta_buckets(relative_position, bucket_size, max_position)
     flat = relative_position.reshape(-1)
+    radius = _difference.window_radius(flat, bucket_size // 2, flat.size) if window else None
+    if radius is not None:
+        # chunks within -W .. W (W from the first chunk) gather from a table of -W .. W without
+        # a pass over the whole array for its range; any other chunk is bucketed on its own
+        table = _difference.wrapped_table(lambda r: _deberta_buckets(r, bucket_size, max_position), radius)
+        bucket = np.empty(relative_position.shape, dtype=np.int64)
+        flat_bucket = bucket.reshape(-1)
+        for part in _difference.gather_in_window(flat, flat_bucket, table, radius, _in_threads):
+            flat_bucket[part] = _deberta_buckets_by_table(flat[part], bucket_size, max_position, window=False)
+        return bucket
     halves = [flat[: flat.size // 2], flat[flat.size // 2:]] if flat.size > 1 else [flat]
     ranges = _in_threads([lambda half=half: (int(half.min()), int(half.max())) for half in halves], flat.size)
     low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)

@@ -117,6 +117,12 @@ def _blocks(size, block_items=_BLOCK_ITEMS):
     return [slice(i, i + block_items) for i in range(0, size, block_items)]
 
 
+def _blocks_of(part, size, block_items):
+    """Slices cutting the slice ``part`` of ``range(size)`` into blocks of ``block_items``."""
+    start, stop, _ = part.indices(size)
+    return [slice(i, min(i + block_items, stop)) for i in range(start, stop, block_items)]
+
+
 @spec(family="t5", reference=T5_REFERENCE)
 def t5_relative_bucket(relative_position, /, *, bidirectional=True, num_buckets=32, max_distance=128):
     r"""Bucket index of each relative position, as in T5.
@@ -231,8 +237,21 @@ def t5_relative_bucket(relative_position, /, *, bidirectional=True, num_buckets=
         # The bucket of r is the bucket of clip(r, -M, M): a table of the 2M + 1 clipped values,
         # stored so that index i (negative for r < 0) is entry i mod (2M + 1), and a gather.
         clipped = np.arange(-max_distance, max_distance + 1, dtype=np.int64)
-        table = np.roll(_bucket_of(clipped, bidirectional, num_buckets, max_distance, max_exact, starts), -max_distance)
+        edge = _bucket_of(clipped, bidirectional, num_buckets, max_distance, max_exact, starts)
+        table = np.roll(edge, -max_distance)
+        radius = _difference.window_radius(flat_r, max_distance, max(flat_r.size, 1 << 12))
         parts = _blocks(flat_r.size, 1 << 15)
+        if radius is not None:
+            # Chunks within -W .. W (W >= M) skip the clip: a table of the clipped buckets of -W .. W
+            # (those beyond +-M repeat the edge buckets); the other chunks take the clip below.
+            def padded(r):
+                return edge[np.clip(r, -max_distance, max_distance) + max_distance]
+
+            wide = _difference.wrapped_table(padded, radius)
+            parts = _difference.gather_in_window(flat_r, flat_bucket, wide, radius, _in_threads)
+            parts = [block for part in parts for block in _blocks_of(part, flat_r.size, 1 << 15)]
+            if not parts:
+                return bucket
 
         def gather(some):
             index = np.empty(min(flat_r.size, 1 << 15), dtype=np.int64)

@@ -5,11 +5,13 @@ Two kinds of fast path exist:
 * the rotation kernel (``posref.rope._rotate``) behind ``apply_rotary``, ``apply_rope``,
   ``apply_xpos``, ``apply_axial_rope``, ``apply_mrope`` and ``apply_fope``: cosines and sines
   once per (position, pair), applied block by block of rows with ``out=`` ufuncs, optionally in
-  two threads;
+  two threads (``apply_axial_rope`` reads them from one table per axis for whole-number
+  coordinates; ``apply_fope`` sums its Fourier series in two halves of the positions);
 * difference tables (``posref._difference``) behind every bias that depends on
   ``key - query`` only (ALiBi, T5, Shaw, KERPLE, Sandwich, FIRE, DeBERTa) and behind
   ``t5_relative_bucket`` and ``deberta_log_bucket`` on any integer array: the formula once per
-  distinct offset, then a gather.
+  distinct offset, then a gather (chunk by chunk from a window table where a chunk fits it), and
+  the T5 near-boundary test of the error model.
 
 Each test compares a function, element for element and sign of zero for sign of zero, with the
 plain whole-array formula written out here as simply as possible (never through the code under
@@ -401,14 +403,21 @@ def test_apply_xpos_equals_plain_formula(mode, lead, t, pairs, layout, downscale
     layout=st.sampled_from(["half", "interleaved"]),
     axis_order=st.sampled_from(["xy", "yx"]),
     frequencies=st.sampled_from(["per_axis", "even_odd"]),
+    coordinates=st.sampled_from(["fractional", "integer", "grid", "spread", "signed_zero"]),
     seed=st.integers(0, 2**16),
 )
-def test_apply_axial_rope_equals_plain_formula(mode, t, quads, batch, layout, axis_order, frequencies, seed):
+def test_apply_axial_rope_equals_plain_formula(mode, t, quads, batch, layout, axis_order, frequencies, coordinates,
+                                               seed):
     rng = np.random.default_rng(seed)
     if mode == "precise":
         t, quads = min(t, 6), min(quads, 2)
     x = features(rng, ((2, 3) if batch else ()) + (t, 4 * quads))
-    positions_2d = rng.uniform(0, 40, (2, t))
+    # integer coordinates read cos/sin from a table per axis (unless their range exceeds the token count)
+    positions_2d = {"fractional": lambda: rng.uniform(0, 40, (2, t)),
+                    "integer": lambda: rng.integers(0, 6, (2, t)),
+                    "grid": lambda: np.stack(np.divmod(np.arange(t) + int(rng.integers(0, 1000)), 5)),
+                    "spread": lambda: rng.integers(0, 2**40, (2, t)),
+                    "signed_zero": lambda: rng.integers(0, 3, (2, t)) * rng.choice([-0.0, 1.0], (2, t))}[coordinates]()
     options = dict(axis_order=axis_order, frequencies=frequencies)
     with arithmetic(mode):
         angles = axial_rope_angles(positions_2d, 4 * quads, **options)
@@ -466,6 +475,23 @@ def test_apply_fope_equals_plain_formula(mode, t, per_head, per_sequence, column
     with arithmetic(mode):
         expected = plain_fope(x, positions, sin_coef, cos_coef, **options)
         assert same_bits(apply_fope(x, positions, sin_coef, cos_coef, **options), expected)
+
+
+@pytest.mark.parametrize("per_head", [False, True])
+@pytest.mark.parametrize("t", [4, 5, 300])
+def test_apply_fope_series_in_two_threads(monkeypatch, per_head, t):
+    # the Fourier series in two halves of the positions, each in its own thread
+    monkeypatch.setattr(posref.rope, "_THREAD_MIN_ELEMENTS", 1)
+    rng = np.random.default_rng(t)
+    head_dim, heads = 64, 3
+    num_kept = int(np.count_nonzero(fope_frequencies(head_dim, max_sequence_length=512)))
+    coef_shape = ((heads,) if per_head else ()) + (num_kept, 16)
+    sin_coef, cos_coef = rng.standard_normal(coef_shape), rng.standard_normal(coef_shape)
+    x = features(rng, (2, heads, t, head_dim))
+    for positions in (np.arange(t), rng.uniform(0, 500, (2, 1, t))):
+        expected = plain_fope(x, positions, sin_coef, cos_coef, max_sequence_length=512, pad_sin=1.0,
+                              position_offset=0)
+        assert same_bits(apply_fope(x, positions, sin_coef, cos_coef, max_sequence_length=512), expected)
 
 
 @pytest.mark.parametrize("layout", ["half", "interleaved"])
@@ -668,6 +694,71 @@ def test_signed_zero_positions_give_the_plain_bits(mode):
                              plain_sandwich(q, k, 4, 1, bidirectional))
         assert same_bits(fire_bias(q, k, w1, b1, w2, b2, threshold=0.0),
                          plain_fire_bias(q, k, w1, b1, w2, b2, 0.1, 0.0, 1e-6))
+
+
+def bucket_inputs(rng, chunk):
+    """Integer arrays whose chunks of ``chunk`` elements lie inside or outside the first chunk's window."""
+    extremes = np.array([-2**63, -2**63 + 1, 2**63 - 1, 2**62, -2**62, 0, 1, -1], dtype=np.int64)
+    p = np.arange(90)
+    return [
+        p[None, :] - p[:, None],  # a relative-position matrix: every chunk within the first one's window
+        np.concatenate([rng.integers(-40, 40, chunk), rng.integers(-5000, 5000, 7 * chunk),
+                        rng.integers(-40, 40, 3 * chunk)]),  # wide chunks between narrow ones
+        np.concatenate([rng.integers(-300, 300, 2 * chunk), extremes, rng.integers(-300, 300, 5 * chunk)]),
+        np.concatenate([rng.integers(-3, 3, chunk), rng.integers(2**40, 2**40 + 50, 4 * chunk)]),  # far, narrow
+        rng.integers(-600, 600, (7, 3 * chunk + 5)),
+    ]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("chunk", [64, 999])
+def test_buckets_in_windows_equal_plain_formula(monkeypatch, mode, chunk):
+    # chunks of the window gather (posref._difference.gather_in_window) small enough to have many
+    monkeypatch.setattr(posref._difference, "_CHUNK_ITEMS", chunk)
+    monkeypatch.setattr(posref.rope, "_THREAD_MIN_ELEMENTS", 1)  # the two-thread split too
+    rng = np.random.default_rng(chunk)
+    with arithmetic(mode):
+        for r in bucket_inputs(rng, chunk):
+            for bidirectional, num_buckets, max_distance in T5_OPTIONS:
+                options = dict(bidirectional=bidirectional, num_buckets=num_buckets, max_distance=max_distance)
+                assert same_bits(t5_relative_bucket(r, **options), plain_bucket(r, **options)), options
+            for bucket_size, max_position in [(256, 512), (4, 11), (8, 30)]:
+                expected = _deberta_buckets(np.asarray(r, dtype=np.int64), bucket_size, max_position)
+                assert same_bits(deberta_log_bucket(r, bucket_size=bucket_size, max_position=max_position), expected)
+
+
+def test_window_gather_returns_the_chunks_outside():
+    table = posref._difference.wrapped_table(lambda r: 10 * r, 4)  # r = -4 .. 4
+    assert table.tolist() == [0, 10, 20, 30, 40, -40, -30, -20, -10]
+    values = np.array([-4, 4, 0, 9, -1, 2], dtype=np.int64)
+    out = np.full(6, -99, dtype=np.int64)
+    original = posref._difference._CHUNK_ITEMS
+    try:
+        posref._difference._CHUNK_ITEMS = 2
+        missed = posref._difference.gather_in_window(values, out, table, 4, lambda calls, size: [c() for c in calls])
+    finally:
+        posref._difference._CHUNK_ITEMS = original
+    assert missed == [slice(2, 4)]
+    assert out.tolist() == [-40, 40, -99, -99, -10, 20]
+    assert posref._difference.window_radius(values, 2, 100) == 16  # 9 in the first chunk: the next power of two
+    assert posref._difference.window_radius(values, 2, 20) is None  # 33 entries would exceed the limit
+    assert posref._difference.window_radius(values[:0], 2, 100) is None
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("bidirectional", "num_buckets", "max_distance"), T5_OPTIONS[:5])
+def test_t5_near_boundary_table_equals_the_value_per_element(mode, bidirectional, num_buckets, max_distance):
+    from posref.conformance.tolerance import t5_near_boundary
+
+    options = dict(bidirectional=bidirectional, num_buckets=num_buckets, max_distance=max_distance)
+    rng = np.random.default_rng(num_buckets)
+    p = np.arange(300)
+    with arithmetic(mode):
+        for r in (p[None, :] - p[:, None], rng.integers(-2000, 2000, (40, 70)), rng.integers(-5, 5, 50)):
+            for dtype in ("float32", "float64"):
+                # a float array of the same integers takes the per-element evaluation
+                per_element = t5_near_boundary(r.astype(np.float64), **options, dtype=dtype)
+                assert same_bits(t5_near_boundary(r, **options, dtype=dtype), per_element)
 
 
 # -- DeBERTa ------------------------------------------------------------------------------------

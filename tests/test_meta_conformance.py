@@ -51,7 +51,7 @@ FIELD_FUNCTIONS = ("xpos_scales", "apply_xpos", "mrope_angles", "apply_mrope", "
                    "shaw_relative_values", "transformer_xl_scores", "deberta_relative_scores", "peg",
                    "fourier_features", "attention", "fire_bias",
                    "cope_positions", "cope_bias", "apply_fope")
-FAILED = ("fail", "error", "timeout")
+FAILED = ("fail", "crash", "wrong_error", "error", "timeout")
 
 _SLOPES12 = [2.0 ** -k for k in range(1, 9)] + [2.0 ** (-(2 * k - 1) / 2) for k in range(1, 5)]
 
@@ -72,6 +72,13 @@ EXTRA_CASES = [
              inputs={"x": Normal((2, 5, 64)), "positions": Integers((5,), 0, 200_000, sort=True)},
              params={"rotary_dim": 16, "rotated_slice": "first_pairs", "freq_denominator": "head_dim"},
              tolerance="rope", description="Hugging Face 'proportional': the first 8 pairs (j, j + 32) rotate"),
+    *[CaseSpec(id=f"meta.dynamic_ntk_frequencies.d{dim}.s{s:g}.l0_2048.len2049", function="dynamic_ntk_frequencies",
+               inputs={}, params={"dim": dim, "base": 10_000.0, "scaling_factor": s,
+                                  "original_max_position_embeddings": 2048, "sequence_length": 2049},
+               tolerance="frequency",
+               description="one past L0 with a large factor: s L / L0 and s - 1 near 32 cancel to alpha near 1, "
+                           "so float32 alpha carries the roundings of terms 32 times larger")
+      for dim, s in ((4, 32.0), (4, 32.41), (128, 32.41))],
 ]
 
 
@@ -273,6 +280,108 @@ def test_blended_tables_add_the_weight_error_only_where_the_weight_acts(function
     # far from the blend the table is plain theta or theta / s: no weight term there
     far = ~blended & ~np.roll(blended, 1) & ~np.roll(blended, -1)
     assert far.sum() > dim // 4 and np.all(np.abs(weight_term[far]) <= 1e-9 * budget[far])
+
+
+#: The case of the dynamic NTK cancellation: dim 4, L0 = 2048, L = 2049, factors near 32.
+_DYNAMIC_NTK = {"dim": 4, "base": 10_000.0, "original_max_position_embeddings": 2048, "sequence_length": 2049}
+
+
+def _float32_alpha(s, length, l0):
+    """Hugging Face's ``factor * seq_len / max_position_embeddings - (factor - 1)`` with a tensor ``seq_len``."""
+    f32 = np.float32
+    return float(f32(s) * f32(length) / f32(l0) - f32(s - 1))
+
+
+@pytest.mark.parametrize("s", [32.0, 32.41, 32.47262881382296, 31.9, 2.0, 4.0])
+@pytest.mark.parametrize("length", [1, 2048, 2049, 4096, 1_000_000])
+def test_dynamic_ntk_alpha_error_bounds_the_float32_cancellation(s, length):
+    from fractions import Fraction
+
+    from posref.conformance.tolerance import dynamic_ntk_alpha_error
+
+    l0 = 2048
+    bar_l = max(length, l0)
+    exact = Fraction(s) * bar_l / l0 - (Fraction(s) - 1)  # the rational alpha of the float64 factor
+    alpha, d_alpha = dynamic_ntk_alpha_error(scaling_factor=s, original_max_position_embeddings=l0,
+                                             sequence_length=length)
+    assert alpha == pytest.approx(float(exact), rel=1e-15)
+    # the bound, term by term: s rounded, the product, the quotient; s - 1; the difference
+    u = 2.0**-24
+    assert d_alpha == pytest.approx((3 * s * bar_l / l0 + (s - 1) + float(exact)) * u, rel=1e-15)
+    assert abs(Fraction(_float32_alpha(s, bar_l, l0)) - exact) <= d_alpha
+
+
+def test_dynamic_ntk_float32_alpha_error_is_beyond_a_few_roundings_of_alpha():
+    # s = 32 exactly: every term is a float32 number and alpha = 1.015625 is exact
+    assert _float32_alpha(32.0, 2049, 2048) == 1.015625
+    # a factor near 32: alpha = 1 + 32.4726/2048 = 1.0158558, float32 1.0158539, 1.9e-6 relative
+    s = 32.47262881382296
+    exact = 1 + s / 2048
+    got = _float32_alpha(s, 2049, 2048)
+    assert got == pytest.approx(1.0158539, abs=1e-7) and exact == pytest.approx(1.0158558, abs=1e-7)
+    assert abs(got - exact) / exact > 30 * UNIT_ROUNDOFF["float32"]  # ~31 roundings of alpha: 2**-19 at 32
+    # so the frequency budget must carry it: at dim 4, theta_1 = 1 / (100 alpha) moves by the relative error of alpha
+    from posref.conformance.tolerance import dynamic_ntk_alpha_error
+
+    alpha, d_alpha = dynamic_ntk_alpha_error(scaling_factor=s, **{k: _DYNAMIC_NTK[k] for k in (
+        "original_max_position_embeddings", "sequence_length")})
+    theta = np.array([1.0, 1 / (100 * exact)])
+    out = posref.dynamic_ntk_frequencies(4, base=1e4, scaling_factor=s, original_max_position_embeddings=2048,
+                                         sequence_length=2049)
+    np.testing.assert_allclose(out, theta, rtol=1e-14)
+    params = {**_DYNAMIC_NTK, "scaling_factor": s}
+    budget = budgets(CaseView("dynamic_ntk_frequencies", params, {}, {"output": out}), "frequency", "bfloat16")
+    u = UNIT_ROUNDOFF["float32"]
+    plain = (2 * np.abs(np.log(theta)) + 3) * u * theta
+    # pair 0 (theta = 1) does not depend on alpha; pair 1 = d/2 - 1 carries all of alpha's relative error
+    assert budget["output"].tolist() == pytest.approx((plain + np.array([0.0, theta[1] * d_alpha / alpha])).tolist())
+    assert theta[1] * abs(got - exact) / exact < budget["output"][1] - plain[1]
+
+
+@pytest.mark.parametrize("options, error, match", [
+    ({"scaling_factor": 0.5}, ValueError, "scaling_factor"),
+    ({"scaling_factor": "2"}, TypeError, "scaling_factor"),
+    ({"sequence_length": 0}, ValueError, "sequence_length"),
+    ({"original_max_position_embeddings": 2048.0}, TypeError, "original_max_position_embeddings"),
+    ({"dtype": "int8"}, ValueError, "dtype"),
+])
+def test_dynamic_ntk_alpha_error_validates_its_arguments(options, error, match):
+    from posref.conformance.tolerance import dynamic_ntk_alpha_error
+
+    arguments = {"scaling_factor": 2.0, "original_max_position_embeddings": 2048, "sequence_length": 4096, **options}
+    with pytest.raises(error, match=match):
+        dynamic_ntk_alpha_error(**arguments)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("s", [32.0, 32.41, 32.47262881382296])
+def test_float32_dynamic_ntk_passes_one_past_the_trained_length(s, dtype):
+    spec = CaseSpec(id=f"h.dynamic_ntk.d4.s{s!r}", function="dynamic_ntk_frequencies", inputs={},
+                    params={**_DYNAMIC_NTK, "scaling_factor": s}, tolerance="frequency")
+    for variant in (correct.Correct, correct.HuggingFaceDynamicNtk):
+        result = _run_one(spec, variant(dtype), dtype)
+        assert result.status == "pass" and result.budget_share < 0.5, (variant.__name__, result.message)
+    assert _run_one(spec, broken.DynamicNtkWithoutExponent(dtype), dtype).status == "fail"
+    assert _run_one(spec, broken.DynamicNtkLengthOffByOne(dtype), dtype).status == "fail"
+
+
+@pytest.mark.parametrize("dim", [4, 128])
+@pytest.mark.parametrize("factor, status", [(0.5, "pass"), (3.0, "fail")])
+def test_the_alpha_term_is_sharp(dim, factor, status):
+    # alpha moved by a multiple of its own budget, everything else as the Hugging Face form computes it
+    s = 32.41
+    from posref.conformance.tolerance import dynamic_ntk_alpha_error
+
+    alpha, d_alpha = dynamic_ntk_alpha_error(scaling_factor=s, original_max_position_embeddings=2048,
+                                             sequence_length=2049)
+
+    class AlphaMoved(correct.HuggingFaceDynamicNtk):
+        def dynamic_ntk_alpha(self, scaling_factor, length, original_max_position_embeddings):
+            return np.float32(alpha + factor * d_alpha)
+
+    spec = CaseSpec(id=f"h.dynamic_ntk.d{dim}.moved", function="dynamic_ntk_frequencies", inputs={},
+                    params={**_DYNAMIC_NTK, "dim": dim, "scaling_factor": s}, tolerance="frequency")
+    assert _run_one(spec, AlphaMoved("bfloat16"), "bfloat16").status == status
 
 
 def test_rope_budget_follows_the_rotated_channels_of_first_pairs():

@@ -72,6 +72,18 @@ The budgets, per tolerance class (``GoldenCase.tolerance``):
     wavelength :math:`2\pi/\theta`; with :math:`f_l = f_h` the weight
     jumps from 0 to 1 at one wavelength, and a pair within that error of
     it may take either value.
+    ``dynamic_ntk_frequencies`` computes its base from
+    :math:`\alpha = s\bar L/L_0 - (s - 1)` (Hugging Face's form, in
+    float32 where the sequence length is a tensor), whose two terms
+    cancel near :math:`L_0`: :math:`s\bar L/L_0` is off by
+    :math:`3u_a\,s\bar L/L_0` (:math:`s` rounded, the product, the
+    quotient; integer lengths are exact), then :math:`s - 1` and the
+    difference are rounded, so :math:`\Delta\alpha = (3s\bar L/L_0 +
+    |s - 1| + \alpha)\,u_a`, about :math:`4s\,u_a` while :math:`\alpha`
+    is near 1.  Through :math:`\theta_i' = b^{-2i/d}\alpha^{-2i/(d-2)}`
+    this adds :math:`|\theta_i'|\,(2i/(d-2))\,\Delta\alpha/\alpha` (the
+    whole relative error of :math:`\alpha` at the lowest frequency); the
+    rest of the scaled base's arithmetic is that of any base.
 ``angle``
     :math:`(2|\ln\theta| + 4)\,u_a\,|\phi|` with :math:`\phi = p\theta`:
     the frequency's error, one rounding of the product, one final rounding
@@ -319,6 +331,7 @@ __all__ = [
     "UNIT_ROUNDOFF",
     "angle_roundoff",
     "budgets",
+    "dynamic_ntk_alpha_error",
     "round_budget",
 ]
 
@@ -430,6 +443,9 @@ def _frequency(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
     if blend is not None and "output" in result:
         theta_out = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
         result["output"] = result["output"] + 5 * ua * theta_out + blend(view, ua)
+    scaled_base = _SCALED_BASES.get(view.function)
+    if scaled_base is not None and "output" in result:
+        result["output"] = result["output"] + scaled_base(view, ua)
     return result
 
 
@@ -507,6 +523,58 @@ def _llama3_weight_error(view: CaseView, ua: float) -> np.ndarray:
 _BLENDED_TABLES: dict[str, Callable[[CaseView, float], np.ndarray]] = {
     "yarn_frequencies": _yarn_weight_error,
     "llama3_scaled_frequencies": _llama3_weight_error,
+}
+
+
+def dynamic_ntk_alpha_error(*, scaling_factor: float, original_max_position_embeddings: int,
+                            sequence_length: int, dtype: str = "float32") -> tuple[float, float]:
+    r"""Dynamic NTK's :math:`\alpha` and its error :math:`\Delta\alpha` when computed in the angle precision.
+
+    :math:`\alpha = s\bar L/L_0 - (s - 1)` with :math:`\bar L =
+    \max(L, L_0)`, and :math:`\Delta\alpha = (3s\bar L/L_0 + |s - 1| +
+    \alpha)\,u_a`: the roundings of :math:`s`, of the product and of the
+    quotient (each relative to :math:`s\bar L/L_0`), of :math:`s - 1`
+    and of the difference.  Near :math:`L_0` the two terms cancel to
+    :math:`\alpha \approx 1`, so the relative error of :math:`\alpha` is
+    about :math:`4s` roundings.  ``dtype`` (the activation dtype) selects
+    the angle precision :math:`u_a`.
+    """
+    if dtype not in UNIT_ROUNDOFF:
+        raise ValueError(f"dtype must be one of {', '.join(UNIT_ROUNDOFF)}, got {dtype!r}")
+    for name, value in (("original_max_position_embeddings", original_max_position_embeddings),
+                        ("sequence_length", sequence_length)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be a positive integer, got {type(value).__name__}")
+        if value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {name}={value}")
+    if isinstance(scaling_factor, bool) or not isinstance(scaling_factor, (int, float, np.integer, np.floating)):
+        raise TypeError(f"scaling_factor must be a real number >= 1, got {type(scaling_factor).__name__}")
+    s = float(scaling_factor)
+    if not (math.isfinite(s) and s >= 1.0):
+        raise ValueError(f"scaling_factor must be a finite real number >= 1, got scaling_factor={scaling_factor}")
+    l0 = int(original_max_position_embeddings)
+    length = max(int(sequence_length), l0)
+    ratio = s * length / l0  # s L / L0
+    alpha = 1.0 + s * (length - l0) / l0  # = ratio - (s - 1), evaluated without the cancellation
+    return alpha, (3 * ratio + abs(s - 1) + alpha) * angle_roundoff(dtype)
+
+
+def _dynamic_ntk_base_error(view: CaseView, ua: float) -> np.ndarray:
+    r""":math:`|\theta_i'|\,(2i/(d-2))\,\Delta\alpha/\alpha`: dynamic NTK's base from a rounded :math:`\alpha`."""
+    dim = int(view.params["dim"])
+    alpha, d_alpha = dynamic_ntk_alpha_error(
+        scaling_factor=float(view.params["scaling_factor"]),
+        original_max_position_embeddings=int(_spec_param(view, "original_max_position_embeddings")),
+        sequence_length=int(view.params["sequence_length"]),
+        dtype="float64" if ua == UNIT_ROUNDOFF["float64"] else "float32")
+    theta = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
+    weight = 2.0 * np.arange(theta.shape[-1], dtype=np.float64) / (dim - 2)  # -d ln theta_i' / d ln alpha
+    return theta * weight * (d_alpha / alpha)
+
+
+#: Scaling rules whose base is computed from configuration numbers by arithmetic with an error of its own.
+_SCALED_BASES: dict[str, Callable[[CaseView, float], np.ndarray]] = {
+    "dynamic_ntk_frequencies": _dynamic_ntk_base_error,
 }
 
 
@@ -677,6 +745,16 @@ def t5_near_boundary(relative_position: np.ndarray, *, bidirectional: bool, num_
     bound), a correct implementation may be one bucket off.  ``dtype``
     selects the angle precision of that computation.
     """
+    relative_position = np.asarray(relative_position)
+    if relative_position.dtype.kind == "i" and relative_position.size > 1:
+        # a function of the relative position alone: evaluated once per distinct value of lo .. hi
+        # (a relative-position matrix holds at most T + S - 1 of them), then gathered
+        flat = relative_position.reshape(-1).astype(np.int64, copy=False)
+        lo, hi = int(flat.min()), int(flat.max())
+        if hi - lo + 1 < flat.size:
+            table = t5_near_boundary(np.arange(lo, hi + 1, dtype=np.int64), bidirectional=bidirectional,
+                                     num_buckets=num_buckets, max_distance=max_distance, dtype=dtype)
+            return table[flat - lo].reshape(relative_position.shape)
     n_buckets = num_buckets // 2 if bidirectional else num_buckets
     max_exact = n_buckets // 2
     num_log = n_buckets - max_exact

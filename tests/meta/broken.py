@@ -273,6 +273,29 @@ class DynamicNtkLengthOffByOne(Broken):
         return max(sequence_length + 1, original_max_position_embeddings)
 
 
+class DynamicNtkWithoutExponent(Broken):
+    """Dynamic NTK with base ``b * alpha`` instead of ``b * alpha**(d/(d-2))`` (the exponent taken as 1)."""
+
+    targets = ("dynamic_ntk_frequencies",)
+
+    def dynamic_ntk_exponent(self, dim):
+        return F32(1.0)
+
+
+class DynamicNtkBaseRoundedToInteger(Broken):
+    """The dynamic base ``b * alpha**(d/(d-2))`` rounded to an integer (a ``rope_theta`` exported as an int).
+
+    The base moves by at most half a unit, a relative ``0.5 / b'``, and the
+    frequencies by up to that: about ``1e-5`` for ``b = 10000``, a small
+    but real error in ``alpha``.
+    """
+
+    targets = ("dynamic_ntk_frequencies",)
+
+    def dynamic_ntk_base(self, base, alpha, dim):
+        return F32(np.rint(super().dynamic_ntk_base(base, alpha, dim).astype(np.float64)))
+
+
 class YarnNotTruncated(Broken):
     """YaRN correction range not rounded outwards (``floor``/``ceil`` dropped) although ``truncate=True``."""
 

@@ -416,14 +416,25 @@ class Correct:
         a = np.log(s) / np.power(F32(dim / 2), F32(mixed_b))
         return (self.inv_freq(dim, base) / np.exp(a * np.power(k, F32(mixed_b)))).astype(F32)
 
+    def dynamic_ntk_alpha(self, scaling_factor, length, original_max_position_embeddings):
+        """``s L / L0 - (s - 1)`` in float32 (``s`` rounded once, ``s - 1`` exact)."""
+        s = F32(scaling_factor)
+        return s * F32(length) / F32(original_max_position_embeddings) - (s - F32(1.0))
+
+    def dynamic_ntk_exponent(self, dim):
+        """The NTK exponent ``d / (d - 2)``, float32."""
+        return F32(dim) / F32(dim - 2)
+
+    def dynamic_ntk_base(self, base, alpha, dim):
+        return F32(base) * np.power(alpha, self.dynamic_ntk_exponent(dim))
+
     def dynamic_ntk_frequencies(self, dim, /, *, base=10_000.0, scaling_factor, original_max_position_embeddings,
                                 sequence_length):
         _check_ntk_dim(dim)
         _check_length("sequence_length", sequence_length)
         length = self.dynamic_ntk_length(sequence_length, original_max_position_embeddings)
-        s = F32(scaling_factor)
-        alpha = s * F32(length) / F32(original_max_position_embeddings) - (s - F32(1.0))
-        return self.inv_freq(dim, F32(base) * np.power(alpha, F32(dim) / F32(dim - 2)))
+        alpha = self.dynamic_ntk_alpha(scaling_factor, length, original_max_position_embeddings)
+        return self.inv_freq(dim, self.dynamic_ntk_base(base, alpha, dim))
 
     def dynamic_ntk_sequence_length(self, positions, /, *, original_max_position_embeddings, cached_length=None,
                                     reset=True):
@@ -992,8 +1003,31 @@ class Float32CorrectionRange(Correct):
         return float(max(low, F32(0.0))), float(min(high, F32(limit)))
 
 
+class HuggingFaceDynamicNtk(Correct):
+    """Hugging Face ``_compute_dynamic_ntk_parameters`` with a tensor sequence length.
+
+    ``seq_len = torch.max(position_ids) + 1`` is an integer tensor, so
+    ``factor * seq_len / max_position_embeddings`` is float32 (the factor
+    rounded to float32, the product, the quotient), ``factor - 1`` is a
+    Python float rounded to float32 when it is subtracted, and the
+    difference ``alpha`` (near 1 just above ``L0``, from terms near ``s``)
+    carries the roundings of the terms; then ``base * alpha ** (dim /
+    (dim - 2))`` and ``1 / base ** (arange(0, dim, 2) / dim)`` in float32.
+    """
+
+    targets = ("dynamic_ntk_frequencies",)
+
+    def dynamic_ntk_alpha(self, scaling_factor, length, original_max_position_embeddings):
+        ratio = F32(scaling_factor) * np.int64(length).astype(F32) / F32(original_max_position_embeddings)
+        return (ratio - F32(scaling_factor - 1)).astype(F32)
+
+    def dynamic_ntk_exponent(self, dim):
+        return F32(dim / (dim - 2))  # a Python float exponent, applied to a float32 tensor
+
+
 #: Correct implementations that compute differently from :class:`Correct`; each must pass too.
-VARIANTS = (Correct, ExpFormFrequencies, ComplexRotation, Float32KernelRotation, Float32CorrectionRange)
+VARIANTS = (Correct, ExpFormFrequencies, ComplexRotation, Float32KernelRotation, Float32CorrectionRange,
+            HuggingFaceDynamicNtk)
 
 
 def make(dtype):
