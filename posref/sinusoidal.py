@@ -290,6 +290,12 @@ def fourier_features(positions, num_frequencies, /, *, period, include_sine=True
     0`); it carries no information about the position, and the Fourier
     feature mappings of [1]_ likewise start from a non-zero frequency.
 
+    Naming: some write-ups of position encodings call the cosines
+    :math:`\cos(2\pi k\,\mathrm{pos}/N)` "FoPE"; that formula is this
+    function (with ``include_sine=False``).  It is not Fourier Position
+    Embedding (E. Hua et al., 2024, arXiv:2412.17739), the RoPE variant
+    posref implements as :func:`posref.apply_fope`.
+
     Layout: ``[cos | sin]``, all cosines first.  [1]_ writes the mapping as
     (cos, sin) pairs per frequency; code derived from its released
     notebooks often concatenates ``[sin | cos]``.  Both are channel
