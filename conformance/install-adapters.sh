@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 constraints=conformance/constraints.txt
 requirements=conformance/requirements-adapters.txt
 install() { python3 -m pip install --quiet --disable-pip-version-check -c "$constraints" "$@"; }
+# ggml-python builds its vendored ggml from the sdist: it needs cmake and a C/C++ compiler
+if ! { command -v cmake >/dev/null && command -v c++ >/dev/null; } && command -v apt-get >/dev/null; then
+    apt-get install -y --no-install-recommends cmake build-essential >/dev/null \
+        || { apt-get update >/dev/null && apt-get install -y --no-install-recommends cmake build-essential >/dev/null; }
+fi
 install -r "$requirements"
 mapfile -t no_deps < <(sed -n 's/^# no-deps: *\([^ ]*\).*$/\1/p' "$requirements")
 if [ "${#no_deps[@]}" -gt 0 ]; then

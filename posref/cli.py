@@ -154,21 +154,28 @@ def _cmd_identify(args: argparse.Namespace) -> int:
 
 
 def _cmd_adapters(args: argparse.Namespace) -> int:
+    import contextlib
     import importlib
+    import io
+    import warnings
 
     from posref.conformance.adapter import BUILTIN
 
     rows = []
     for name, module_name in sorted(BUILTIN.items()):
-        try:
-            module = importlib.import_module(module_name)
-            why_not = getattr(module, "available", lambda: None)()
-            version = getattr(module, "ADAPTER_VERSION", "?")
-            dtypes = ",".join(getattr(module, "ADAPTER_DTYPES", ()))
-        except Exception as exc:  # a broken adapter module is reported, not fatal
-            why_not, version, dtypes = f"cannot be imported: {exc}", "?", ""
+        # a library's import chatter (warnings, log lines on stderr) is not this command's output
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            try:
+                module = importlib.import_module(module_name)
+                why_not = getattr(module, "available", lambda: None)()
+                version = getattr(module, "ADAPTER_VERSION", "?")
+                dtypes = ",".join(getattr(module, "ADAPTER_DTYPES", ()))
+                notes = getattr(module, "ADAPTER_NOTES", "")
+            except Exception as exc:  # a broken adapter module is reported, not fatal
+                why_not, version, dtypes, notes = f"cannot be imported: {exc}", "?", "", ""
         rows.append({"name": name, "module": module_name, "version": str(version), "dtypes": dtypes,
-                     "available": why_not is None, "reason": why_not or ""})
+                     "available": why_not is None, "reason": why_not or "", "notes": notes})
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -176,6 +183,8 @@ def _cmd_adapters(args: argparse.Namespace) -> int:
     for row in rows:
         state = "ready" if row["available"] else f"unavailable: {row['reason']}"
         print(f"{row['name']:<24} {row['version']:<12} {row['dtypes']:<34} {state}")
+        if row["notes"]:
+            print(f"{'':<24} note: {row['notes']}")
     return 0
 
 

@@ -74,6 +74,16 @@ BUILTIN = {
     "onnxruntime": "posref.adapters.onnxruntime",
     "liger_kernel": "posref.adapters.liger_kernel",
     "flash_attn": "posref.adapters.flash_attn",
+    "mlx": "posref.adapters.mlx",
+    "vllm": "posref.adapters.vllm",
+    "ggml": "posref.adapters.ggml",
+    "megatron_core": "posref.adapters.megatron_core",
+    "mistral_inference": "posref.adapters.mistral_inference",
+    "equinox": "posref.adapters.equinox",
+    "penzai": "posref.adapters.penzai",
+    "gemma": "posref.adapters.gemma",
+    "torchtitan": "posref.adapters.torchtitan",
+    "litgpt": "posref.adapters.litgpt",
 }
 
 #: Longest exception message kept in a result.
