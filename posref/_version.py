@@ -1,5 +1,7 @@
 """Version numbers of the package and of the specification it encodes."""
 
+#: Version of the posref package (its code, command line and file formats).
+#: The outputs it specifies are versioned separately, by :data:`SPEC_VERSION`.
 __version__ = "0.1.0"
 
 #: Version of the mathematical specification.  It changes only when a spec

@@ -702,12 +702,13 @@ def apply_rope(
 
     .. math::
 
-        \begin{pmatrix} y_{a_i} \\ y_{b_i} \end{pmatrix} =
-        \begin{pmatrix} \cos\phi_i & -\sin\phi_i \\
-                        \sin\phi_i & \cos\phi_i \end{pmatrix}
-        \begin{pmatrix} x_{a_i} \\ x_{b_i} \end{pmatrix},
-        \qquad \phi_i = (p + p_0)\,\text{base}^{-2i/d'},
-        \qquad i = 0, \dots, r/2 - 1,
+        \begin{aligned}
+        \begin{pmatrix} y_{a_i} \\ y_{b_i} \end{pmatrix}
+        &= \begin{pmatrix} \cos\phi_i & -\sin\phi_i \\
+                           \sin\phi_i & \cos\phi_i \end{pmatrix}
+           \begin{pmatrix} x_{a_i} \\ x_{b_i} \end{pmatrix}, \\
+        \phi_i &= (p + p_0)\,\text{base}^{-2i/d'}, \qquad i = 0, \dots, r/2 - 1,
+        \end{aligned}
 
     and :math:`y_c = x_c` for every channel :math:`c \notin \mathcal{R}`.
     The rotation is by :math:`+\phi` (the sign of every implementation

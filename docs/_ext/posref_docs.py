@@ -20,7 +20,18 @@ and cannot drift from it:
 * module docstrings are rendered as plain reStructuredText, bypassing
   numpydoc, which only knows the sections of function docstrings and would
   drop the others;
-* MathJax served from the build itself (see :func:`use_offline_mathjax`).
+* MathJax served from the build itself (see :func:`use_offline_mathjax`);
+* every ``arXiv:NNNN.NNNNN`` (or ``arXiv NNNN.NNNNN``) in a page or a
+  docstring becomes a link to the paper's abstract page (:class:`ArxivLinks`);
+* a constant documented under a name that re-exports it
+  (``posref.SPEC_VERSION``, ``posref.golden.format.SCHEMA_VERSION``) gets
+  the ``#:`` comment written where it is defined, not the docstring of
+  ``str`` or ``int`` (:func:`constant_comment`);
+* ``posref-family-map``: where each family's pieces live (spec module,
+  golden cases, error-model classes, fuzzed functions, docs page), read
+  from the package at build time;
+* :data:`PLOT_TEMPLATE`, the plot directive's output: the figure with its
+  caption, and the plotting code as a download linked from the caption.
 """
 
 from __future__ import annotations
@@ -35,7 +46,9 @@ from pathlib import Path
 from docutils import nodes
 from docutils.parsers.rst import directives
 from docutils.statemachine import StringList
+from sphinx import addnodes
 from sphinx.errors import ExtensionError
+from sphinx.transforms import SphinxTransform
 from sphinx.util.docutils import SphinxDirective
 
 
@@ -82,6 +95,139 @@ def use_offline_mathjax(app, config) -> None:
         )
     config.html_static_path = list(config.html_static_path) + [str(static)]
     config.mathjax_path = "mathjax/tex-chtml.js"
+
+
+# -- figures ---------------------------------------------------------------------------------
+
+
+#: Output of matplotlib's plot directive (``plot_template`` in conf.py): the
+#: figure with its ``:caption:`` and ``:alt:``, and, in HTML, a link to the
+#: plotting code at the end of the caption instead of the code itself above
+#: the figure.  The variables are those of the directive's own template.
+PLOT_TEMPLATE = """
+{{ source_code }}
+
+.. only:: html
+
+   {% for img in images %}
+   .. figure:: {{ build_dir }}/{{ img.basename }}.{{ default_fmt }}
+      {% for option in options -%}
+      {{ option }}
+      {% endfor %}
+
+      {% if caption %}{{ caption }}{% if src_name and loop.first %} {% endif %}{% endif -%}
+      {% if src_name and loop.first %}(:download:`plotting code <{{ build_dir }}/{{ src_name }}>`){% endif %}
+   {% endfor %}
+
+.. only:: not html
+
+   {% for img in images %}
+   .. figure:: {{ build_dir }}/{{ img.basename }}.*
+      {% for option in options -%}
+      {{ option }}
+      {% endfor -%}
+
+      {{ caption }}
+   {% endfor %}
+"""
+
+
+# -- arXiv links -------------------------------------------------------------------------------
+
+
+#: A paper cited by its arXiv identifier: ``arXiv:2104.09864`` or ``arXiv 2104.09864``
+#: (a line break may follow the colon), with an optional version suffix.
+ARXIV_ID = re.compile(r"\barXiv(?::\s*|\s+)(\d{4}\.\d{4,5})(v\d+)?\b")
+ARXIV_URL = "https://arxiv.org/abs/{}"
+
+#: Nodes whose text is never turned into a link: code, math, existing links.
+_NO_LINKS = (nodes.FixedTextElement, nodes.literal, nodes.math, nodes.reference, nodes.raw,
+             nodes.target, nodes.comment, addnodes.pending_xref, addnodes.desc_signature)
+
+
+class ArxivLinks(SphinxTransform):
+    """Link every arXiv identifier of the running text to its abstract page.
+
+    Pages and docstrings cite papers as ``arXiv:NNNN.NNNNN``; the citation
+    text stays as written and becomes a link to
+    ``https://arxiv.org/abs/NNNN.NNNNN``.  Code, math and text that is
+    already a link are left alone.
+    """
+
+    default_priority = 700
+
+    def apply(self, **kwargs) -> None:
+        for text in list(self.document.findall(nodes.Text)):
+            if not ARXIV_ID.search(text) or _inside(text, _NO_LINKS):
+                continue
+            parts: list[nodes.Node] = []
+            last = 0
+            for match in ARXIV_ID.finditer(text):
+                if match.start() > last:
+                    parts.append(nodes.Text(text[last:match.start()]))
+                cited = match.group(0)
+                parts.append(nodes.reference(cited, cited, refuri=ARXIV_URL.format(match.group(1) + (match.group(2) or "")),
+                                             classes=["arxiv"]))
+                last = match.end()
+            if last < len(text):
+                parts.append(nodes.Text(text[last:]))
+            text.parent.replace(text, parts)
+
+
+def _inside(node: nodes.Node, kinds: tuple[type, ...]) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if isinstance(parent, kinds):
+            return True
+        parent = parent.parent
+    return False
+
+
+# -- module constants --------------------------------------------------------------------------
+
+
+def _attribute_comments(modname: str) -> dict[str, list[str]]:
+    from sphinx.pycode import ModuleAnalyzer, PycodeError
+
+    try:
+        analyzer = ModuleAnalyzer.for_module(modname)
+        return {name: list(lines) for (cls, name), lines in analyzer.find_attr_docs().items() if not cls}
+    except PycodeError:
+        return {}
+
+
+def constant_comment(name: str, obj) -> list[str] | None:
+    """The ``#:`` comment of the posref module that defines the constant ``name``, or None.
+
+    autodoc reads ``#:`` comments only in the module a constant is documented
+    under; posref documents constants where users import them from
+    (``posref.SPEC_VERSION``), which re-export them from the module that
+    assigns them (``posref._version``).  Without this, such a constant shows
+    the docstring of its type (``str(object='') -> str``).
+    """
+    import sys
+
+    modname, _, attr = name.rpartition(".")
+    if attr in _attribute_comments(modname):
+        return None  # autodoc found it already
+    for other in sorted(m for m in list(sys.modules) if m == "posref" or m.startswith("posref.")):
+        module = sys.modules.get(other)
+        if module is None or getattr(module, attr, _MISSING) is not obj:
+            continue
+        comment = _attribute_comments(other).get(attr)
+        if comment:
+            return comment
+    return None
+
+
+_MISSING = object()
+
+
+def _document_constant(app, what, name, obj, options, lines) -> None:
+    if what == "data" and name.startswith("posref."):
+        comment = constant_comment(name, obj)
+        if comment:
+            lines[:] = comment
 
 
 # -- generated stub pages ----------------------------------------------------------------------
@@ -305,6 +451,69 @@ class CatalogueDirective(SphinxDirective):
         return container.children
 
 
+def family_pages(srcdir) -> dict[str, str]:
+    """Map each family to the document under ``families/`` that lists its functions."""
+    pages = {}
+    for page in sorted((Path(srcdir) / "families").glob("*.rst")):
+        text = page.read_text(encoding="utf-8")
+        for family in re.findall(r"^\.\. posref-functions:: (\S+)\s*$", text, re.MULTILINE):
+            pages.setdefault(family, f"families/{page.stem}")
+    return pages
+
+
+class FamilyMapDirective(SphinxDirective):
+    """Where each family's pieces live, read from the package when the docs are built.
+
+    One row per family of the spec catalogue: its spec module(s), the file
+    and number of its golden cases (valid and invalid), the error-model
+    classes those cases name, how many of its functions have a fuzz
+    strategy, and its documentation page.
+    """
+
+    has_content = False
+
+    def run(self):
+        import posref
+        from posref.conformance.fuzz import FUZZ_FUNCTIONS
+        from posref.golden.cases import CASES, NOT_GOLDEN
+        from posref.golden.cases_field import FIELD_CASES
+
+        field_ids = {c.id for c in FIELD_CASES}
+        families: dict[str, list] = {}
+        for entry in posref.spec_functions():
+            families.setdefault(entry.family, []).append(entry)
+        order = [f for f in FAMILY_TITLES if f in families] + sorted(f for f in families if f not in FAMILY_TITLES)
+        pages = family_pages(self.env.srcdir)
+        for page in pages.values():
+            self.env.note_dependency(str(Path(self.env.srcdir) / f"{page}.rst"))
+        lines = [".. list-table::", "   :header-rows: 1", "   :widths: 16 20 22 22 8 12", "",
+                 "   * - family", "     - spec module", "     - golden cases (valid + invalid)",
+                 "     - error-model classes", "     - fuzzed", "     - page"]
+        for family in order:
+            entries = families[family]
+            names = {e.name for e in entries}
+            cases = [c for c in CASES if c.function in names]
+            valid = sum(c.expect_error is None for c in cases)
+            files = sorted({"cases_field.py" if c.id in field_ids else "cases.py" for c in cases})
+            golden = f"{valid} + {len(cases) - valid} in " + ", ".join(f"``{f}``" for f in files) if cases else "none"
+            skipped = sorted(names & set(NOT_GOLDEN))
+            if skipped:
+                golden += "; none for " + ", ".join(f"``{n}``" for n in skipped)
+            classes = sorted({c.tolerance for c in cases if c.expect_error is None and c.tolerance})
+            modules = sorted({e.module for e in entries})
+            fuzzed = sum(e.name in FUZZ_FUNCTIONS for e in entries)
+            page = f":doc:`/{pages[family]}`" if family in pages else "none"
+            lines += [f"   * - ``{family}``",
+                      "     - " + ", ".join(f"``{m.replace('.', '/')}.py``" for m in modules),
+                      f"     - {golden}",
+                      "     - " + (", ".join(f"``{c}``" for c in classes) or "none"),
+                      f"     - {fuzzed} of {len(entries)}",
+                      f"     - {page}"]
+        container = nodes.container()
+        self.state.nested_parse(StringList(lines, source="posref-family-map"), self.content_offset, container)
+        return container.children
+
+
 def _subcommands(parser: argparse.ArgumentParser):
     yield parser.prog, parser
     for action in parser._actions:
@@ -506,7 +715,10 @@ def setup(app):
     app.connect("builder-inited", write_stubs)
     app.connect("autodoc-process-docstring", _keep_module_docstring, priority=100)
     app.connect("autodoc-process-docstring", _restore_module_docstring, priority=900)
+    app.connect("autodoc-process-docstring", _document_constant, priority=50)
     app.connect("missing-reference", resolve_public_name)
+    app.add_transform(ArxivLinks)
+    app.add_directive("posref-family-map", FamilyMapDirective)
     app.add_directive("posref-functions", FunctionsDirective)
     app.add_directive("posref-catalogue", CatalogueDirective)
     app.add_directive("posref-api-index", ApiIndexDirective)

@@ -46,6 +46,10 @@ _DTYPE_ALT = "|".join(DTYPE_NAMES)
 _SECTION_NAME = r"(inputs|outputs)\.[A-Za-z_][A-Za-z0-9_]*"
 _BUDGET_DTYPES = ["float64", "float32", "float16", "bfloat16"]
 
+#: JSON Schema (draft 2020-12) of ``manifest.json`` for :data:`SCHEMA_VERSION`,
+#: the single source of ``posref/golden/schema/manifest.schema.json``.  It checks
+#: the shape of the manifest; the rules it cannot express (ids unique and sorted,
+#: file names, tensor names) are checked by the reader.
 MANIFEST_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "urn:posref:golden:manifest:2",
