@@ -126,7 +126,8 @@ def test_the_page_includes_the_adapter_files():
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    for name in ("PYTEST_ADDOPTS", "PYTHONWARNINGS", "POSREF_HYPOTHESIS_PROFILE"):
+    # CI and BUILD_NUMBER make pytest print whole summary lines instead of the terminal-width ones shown
+    for name in ("PYTEST_ADDOPTS", "PYTHONWARNINGS", "POSREF_HYPOTHESIS_PROFILE", "CI", "BUILD_NUMBER"):
         env.pop(name, None)
     env["COLUMNS"] = "80"  # pytest pads its progress line to the terminal width
     env["JAX_PLATFORMS"] = "cpu"
