@@ -270,3 +270,19 @@ def test_partial_last_rotates_only_the_last_channels(adapter):
 def test_unsupported_parameters_are_not_implemented(adapter, call, words):
     with pytest.raises(NotImplementedError, match=words):
         call(adapter)
+
+
+def test_the_cli_applies_the_builtin_known_list_by_default(capfd, tmp_path):
+    from posref.cli import main
+
+    args = ["check", "--adapter", "transformers", "--dtype", "bfloat16", "--function", "yarn_attention_factor",
+            "--max-examples", "0", "--no-progress"]
+    assert main(args) == 0
+    out = capfd.readouterr().out
+    assert "known divergences of transformers" in out
+    assert "yarn_attention_factor.mscale_only [fail]: YaRN attention factor: Hugging Face applies mscale" in out
+    assert main(args + ["--strict"]) == 1
+    assert main(args + ["--ignore-known"]) == 1
+    out = capfd.readouterr().out
+    assert "FAIL        yarn_attention_factor.mscale_only" in out
+    assert "diagnosis: matches the spec with mscale=1.0" in out
