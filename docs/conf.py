@@ -26,8 +26,17 @@ The copy button of code blocks (``sphinx-copybutton``, in the ``docs`` and
 ``test`` extras) copies only the input lines, without their ``>>>``,
 ``...`` or ``$`` prompts.
 
-No intersphinx: the inventories of NumPy, SciPy, Python and PyTorch would
-have to be downloaded at build time, and the build needs no network.
+Links to Python, NumPy, SciPy and PyTorch go through intersphinx, from
+inventories kept in ``_inventories/``, so the build still needs no network.
+Python's (3.11) and SciPy's (1.10.1) are the ``objects.inv`` files of
+Debian's ``python3.11-doc`` and ``python-scipy-doc`` packages, copied as
+they are, and the links point at those versions of the docs.  NumPy and
+PyTorch have no offline inventory: ``_inventories/build_curated.py`` writes
+a small one for each from ``_inventories/curated.txt``, the checked list of
+the objects these pages name, and the links point at their "stable" docs.
+numpydoc turns ``numpy.ndarray``, ``array_like`` and the Python builtins of
+the type fields into links.  ``tests/test_docs_inventories.py`` rebuilds the
+curated inventories and resolves a few links through this mapping.
 """
 
 from __future__ import annotations
@@ -57,6 +66,9 @@ extensions = [
     "matplotlib.sphinxext.plot_directive",
     "sphinx_copybutton",
     "posref_docs",
+    # Last: posref_docs' handler of unresolved references (posref's
+    # re-exports) must see a reference before the external inventories do.
+    "sphinx.ext.intersphinx",
 ]
 
 exclude_patterns = ["_build", "_measured", "examples", "Thumbs.db", ".DS_Store"]
@@ -75,8 +87,39 @@ autodoc_member_order = "bysource"
 add_module_names = False
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
-numpydoc_xref_param_type = False
 numpydoc_use_plots = False
+# Type fields link the names listed here (and numpydoc's own aliases of the
+# Python builtins and of array_like) and leave every other word as text.
+numpydoc_xref_param_type = True
+numpydoc_xref_ignore = "all"
+numpydoc_xref_aliases = {
+    "numpy.ndarray": ":class:`numpy.ndarray`",
+    "callable": ":func:`callable <python:callable>`",  # numpydoc's own alias shows "callable()"
+    "mapping": ":term:`python:mapping`",
+    "bytes": ":class:`python:bytes`",
+    "bytearray": ":class:`python:bytearray`",
+    "memoryview": ":class:`python:memoryview`",
+    "frozenset": ":class:`python:frozenset`",
+    "os.PathLike": ":class:`os.PathLike`",
+    "pathlib.Path": ":class:`pathlib.Path`",
+}
+
+# -- intersphinx -------------------------------------------------------------------------------
+# Every inventory is a local file (see the module docstring); the URLs are
+# where the links land.  Python and SciPy: the versions the inventories
+# come from.  NumPy and PyTorch: "stable", as the curated entries were
+# checked there.
+INVENTORIES = HERE / "_inventories"
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3.11/", str(INVENTORIES / "python.inv")),
+    "scipy": ("https://docs.scipy.org/doc/scipy-1.10.1/", str(INVENTORIES / "scipy.inv")),
+    "numpy": ("https://numpy.org/doc/stable/", str(INVENTORIES / "numpy.inv")),
+    "torch": ("https://docs.pytorch.org/docs/stable/", str(INVENTORIES / "torch.inv")),
+}
+# Labels, terms and documents (the std domain) resolve externally only when
+# written with the inventory's name (``:ref:`python:...```), so a broken
+# local label cannot silently land on the Python docs.
+intersphinx_disabled_reftypes = ["std:*"]
 
 # -- matplotlib plot directive -----------------------------------------------------------------
 # Figures are PNG at 160 dpi (a 6-inch figure is 960 pixels wide, sharp
