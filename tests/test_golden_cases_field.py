@@ -1,13 +1,21 @@
 """The golden cases of the field's methods: they build, cover every function, and say what they claim.
 
+The field's methods are the families that ``posref/golden/cases_field.py``
+held before the cases were split by family (RoPE scaling, xPos, multi-axis
+and the relative schemes beyond Shaw, T5 and ALiBi); that module is now a
+deprecated alias, checked at the end.
+
 Values checked here are derived independently of posref: from the survey's
 hand computations, by mpmath at 50 digits, or by exact rational arithmetic.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+import subprocess
+import sys
 from fractions import Fraction
 
 import mpmath
@@ -16,15 +24,21 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import posref
-from posref import multiaxis, relative, rope_scaling, xpos
 from posref.conformance.adapter import load_adapter
 from posref.conformance.runner import case_arrays, run_cases
 from posref.conformance.tolerance import TOLERANCE_CLASSES, CaseView, budgets
-from posref.golden.cases_field import FIELD_CASES, FIELD_NOT_GOLDEN, PHI35_LONG_FACTOR, PHI35_SHORT_FACTOR
+from posref.golden.cases import FAMILY_MODULES
+from posref.golden.cases.multiaxis import _QWEN2VL_IDS
+from posref.golden.cases.rope_scaling import PHI35_LONG_FACTOR, PHI35_SHORT_FACTOR
 from posref.golden.registry import build_case, build_cases, round_to
 
-MODULES = (rope_scaling, xpos, multiaxis, relative)
-PUBLIC = {name for module in MODULES for name in module.__all__}
+#: The field's families, in the order ``cases_field.py`` held them.
+FIELD_FAMILIES = ("rope_scaling", "xpos", "multiaxis", "transformer_xl", "deberta", "kerple", "sandwich", "fire",
+                  "cope", "nope")
+FIELD_CASES = [case for family in FIELD_FAMILIES for case in FAMILY_MODULES[family].CASES]
+FIELD_NOT_GOLDEN = {name: reason for family in FIELD_FAMILIES
+                    for name, reason in getattr(FAMILY_MODULES[family], "NOT_GOLDEN", {}).items()}
+PUBLIC = {entry.name for entry in posref.spec_functions() if entry.family in FIELD_FAMILIES}
 BY_ID = {c.id: c for c in FIELD_CASES}
 
 mpmath.mp.dps = 50
@@ -85,6 +99,7 @@ def test_ids_do_not_clash_with_the_seed_cases():
     field = {id(c) for c in FIELD_CASES}
     seed_ids = {c.id for c in CASES if id(c) not in field}
     assert seed_ids.isdisjoint(BY_ID)
+    assert len(seed_ids) + len(BY_ID) == len(CASES)
 
 
 def test_every_case_says_what_it_exercises_and_names_a_known_tolerance():
@@ -354,8 +369,6 @@ def test_xpos_key_scales_of_a_cached_prefix(built):
 
 
 def test_mrope_ids_of_the_cases_are_qwen2_vl_ids(built):
-    from posref.golden.cases_field import _QWEN2VL_IDS
-
     np.testing.assert_array_equal(output(built, "mrope_position_ids.text_image_text"), _QWEN2VL_IDS)
     video = [[0, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4], [0, 1, 2, 2, 3, 3, 2, 2, 3, 3, 4], [0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 4]]
     np.testing.assert_array_equal(output(built, "mrope_position_ids.video"), video)
@@ -364,8 +377,6 @@ def test_mrope_ids_of_the_cases_are_qwen2_vl_ids(built):
 
 
 def test_mrope_angles_pick_the_right_coordinate(built):
-    from posref.golden.cases_field import _QWEN2VL_IDS
-
     theta = plain(128, 1_000_000)
     axis = [0] * 16 + [1] * 24 + [2] * 24  # contiguous [16, 24, 24]
     expected = [[_QWEN2VL_IDS[axis[i]][n] * theta[i] for i in range(64)] for n in range(11)]
@@ -461,3 +472,43 @@ def test_nope_returns_its_input(built):
     for case_id in ("nope.prefill", "nope.cache_offset"):
         case = built[case_id]
         np.testing.assert_array_equal(case.outputs["output"], case.inputs["x"])
+
+
+
+# -- the deprecated module ------------------------------------------------------------------------
+
+#: The ids of ``cases_field.FIELD_CASES`` before the split by family, in their order: 261 ids, sha256 of
+#: the ids joined by newlines.
+OLD_FIELD_IDS = (261, "32394e80217b4c559c23c588f42db612c0ec14da297e510c7960a44d82d9acd7")
+
+
+def test_the_deprecated_module_warns_where_it_is_imported_and_gives_the_old_cases(monkeypatch):
+    monkeypatch.delitem(sys.modules, "posref.golden.cases_field", raising=False)
+    monkeypatch.delattr(posref.golden, "cases_field", raising=False)
+    with pytest.warns(DeprecationWarning, match=r"posref\.golden\.cases_field is deprecated"):
+        import posref.golden.cases_field as old
+    ids = [c.id for c in old.FIELD_CASES]
+    assert (len(ids), hashlib.sha256("\n".join(ids).encode()).hexdigest()) == OLD_FIELD_IDS
+    # the same objects as the family modules', only yarn_attention_factor.mscale_only (of cases.py) left out
+    assert [id(c) for c in old.FIELD_CASES] == [id(c) for c in FIELD_CASES if c.id != "yarn_attention_factor.mscale_only"]
+    assert old.FIELD_NOT_GOLDEN == FIELD_NOT_GOLDEN == {}
+    assert old.PHI35_LONG_FACTOR is PHI35_LONG_FACTOR and old.PHI35_SHORT_FACTOR is PHI35_SHORT_FACTOR
+    assert old.FIELD_FAMILIES == FIELD_FAMILIES
+
+
+def test_the_warning_names_the_importing_line():
+    # in a fresh interpreter: under pytest, its assertion-rewriting hook imports posref (a pytest plugin)
+    code = ("import warnings\n"
+            "with warnings.catch_warnings(record=True) as caught:\n"
+            "    warnings.simplefilter('always')\n"
+            "    import posref.golden.cases_field\n"
+            "print([(w.category.__name__, w.filename, w.lineno) for w in caught])")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[('DeprecationWarning', '<string>', 4)]"
+
+
+def test_the_new_package_does_not_warn():
+    command = [sys.executable, "-W", "error", "-c", "import posref.golden.cases"]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0 and completed.stderr == "", completed.stderr

@@ -1,0 +1,99 @@
+"""The golden cases live one family to a module: ``posref/golden/cases/<family>.py``.
+
+Each module is named after a family of the catalogue and holds that
+family's cases only; every family has one; the package collects them all,
+found by ``pkgutil`` and not by a list kept by hand; a module's cases do not
+depend on what was imported before it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pkgutil
+
+import pytest
+
+import posref
+import posref.golden.cases as package
+from posref.golden.registry import CaseSpec
+
+CATALOGUE = {entry.name: entry.family for entry in posref.spec_functions()}
+FAMILIES = sorted(set(CATALOGUE.values()))
+NAMES = sorted(info.name for info in pkgutil.iter_modules(package.__path__))
+FAMILY_NAMES = [name for name in NAMES if not name.startswith("_")]
+MODULES = {name: importlib.import_module(f"posref.golden.cases.{name}") for name in NAMES}
+
+
+def test_every_module_is_named_after_a_family():
+    unknown = sorted(set(FAMILY_NAMES) - set(FAMILIES))
+    assert not unknown, f"modules of posref/golden/cases/ named after no family of the catalogue: {unknown}"
+
+
+def test_every_family_has_a_case_module():
+    missing = sorted(set(FAMILIES) - set(FAMILY_NAMES))
+    assert not missing, f"families without posref/golden/cases/<family>.py: {missing}"
+
+
+def test_helper_modules_hold_no_cases():
+    for name in NAMES:
+        if name.startswith("_"):
+            assert not hasattr(MODULES[name], "CASES"), f"{name} is not collected (leading _) but defines CASES"
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_every_case_of_a_module_is_of_its_family(name):
+    module = MODULES[name]
+    assert isinstance(module.CASES, list) and module.CASES, f"{name}.CASES must be a non-empty list"
+    for case in module.CASES:
+        assert isinstance(case, CaseSpec), (name, case)
+        assert case.function in CATALOGUE, f"{name}: {case.id} is of {case.function!r}, no spec function"
+        assert CATALOGUE[case.function] == name, (
+            f"{name}: {case.id} is of {case.function}, family {CATALOGUE[case.function]}")
+    not_golden = getattr(module, "NOT_GOLDEN", {})
+    assert isinstance(not_golden, dict), f"{name}.NOT_GOLDEN must be a dict"
+    for function, reason in not_golden.items():
+        assert CATALOGUE.get(function) == name, f"{name}.NOT_GOLDEN names {function!r}, not of this family"
+        assert isinstance(reason, str) and reason.strip(), f"{name}.NOT_GOLDEN[{function!r}] gives no reason"
+
+
+def test_the_package_collects_every_module_in_family_order():
+    assert list(package.FAMILY_MODULES) == FAMILY_NAMES
+    assert all(package.FAMILY_MODULES[name] is MODULES[name] for name in FAMILY_NAMES)
+    expected = [case for name in FAMILY_NAMES for case in MODULES[name].CASES]
+    assert [id(c) for c in package.CASES] == [id(c) for c in expected]
+    reasons = {f: r for name in FAMILY_NAMES for f, r in getattr(MODULES[name], "NOT_GOLDEN", {}).items()}
+    assert package.NOT_GOLDEN == reasons
+
+
+def test_public_names_stay_importable():
+    from posref.golden.cases import CASES, HARD_POSITIONS, NOT_GOLDEN
+    from posref.golden.cases._common import HARD_POSITIONS as shared
+
+    assert CASES and NOT_GOLDEN and HARD_POSITIONS is shared
+    assert HARD_POSITIONS == [0, 1, 4095, 4096, 8191, 8192, 32768, 131071, 999_999, 1_048_575]
+
+
+def test_every_spec_function_has_a_valid_case_or_a_reason():
+    valid = {c.function for c in package.CASES if c.expect_error is None}
+    without = sorted(set(CATALOGUE) - valid - set(package.NOT_GOLDEN))
+    assert not without, f"functions with neither a valid golden case nor a NOT_GOLDEN reason: {without}"
+    both = sorted(valid & set(package.NOT_GOLDEN))
+    assert not both, f"functions with golden cases that NOT_GOLDEN says have none: {both}"
+
+
+def test_case_ids_are_unique():
+    ids = [c.id for c in package.CASES]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    assert not duplicates, f"case ids in more than one place: {duplicates}"
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_a_module_alone_gives_the_same_cases(name):
+    # run the module's file afresh, under another name: its cases must not depend on what ran before
+    path = MODULES[name].__file__
+    spec = importlib.util.spec_from_file_location(f"_posref_fresh_{name}", path)
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    assert fresh.CASES == MODULES[name].CASES
+    assert getattr(fresh, "NOT_GOLDEN", {}) == getattr(MODULES[name], "NOT_GOLDEN", {})
