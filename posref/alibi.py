@@ -12,11 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from posref import _arith, _difference
-from posref._spec import spec
+from posref._spec import spec, warn_deprecated_option
 from posref._validate import ensure_array, ensure_bool, ensure_choice, ensure_int, ensure_positions, ensure_real
 
 __all__ = ["alibi_slopes", "alibi_bias"]
 
+#: Values the deprecated ``rule`` option of :func:`alibi_slopes` accepts (both give the same slopes).
 SLOPE_RULES = ("paper", "mpt")
 BIAS_FORMS = ("distance", "symmetric", "key_index", "last_key_anchored")
 
@@ -33,7 +34,7 @@ def _power_of_two_slopes(count, max_bias):
 
 
 @spec(family="alibi", reference=ALIBI_REFERENCE)
-def alibi_slopes(num_heads, /, *, rule="paper", max_bias=8.0):
+def alibi_slopes(num_heads, /, *, max_bias=8.0, rule=None):
     r"""Per-head ALiBi slopes.
 
     For a power-of-two head count :math:`n` the slopes form the geometric
@@ -45,17 +46,15 @@ def alibi_slopes(num_heads, /, *, rule="paper", max_bias=8.0):
     ----------
     num_heads : int
         Number of attention heads :math:`n`, positive.
-    rule : {"paper", "mpt"}, keyword-only
-        Which construction to follow.  ``"paper"`` is the paper's
-        ``get_slopes`` (also BLOOM, keras-hub, x-transformers, NeMo,
-        KERPLE); ``"mpt"`` is MPT's ``gen_slopes``.  Both give the same
-        values (see Notes); they are kept apart because they are written
-        differently and a port of either should be checkable against its
-        own description.
     max_bias : float, keyword-only
         The exponent :math:`B` at the last slope of a power-of-two head
         count, :math:`2^{-B}`; positive.  8 in the paper and by default in
         MPT (``alibi_bias_max``) and keras-hub.
+    rule : {"paper", "mpt"} or None, keyword-only
+        Deprecated, without effect: the paper's ``get_slopes`` and MPT's
+        ``gen_slopes`` give the same slopes, bit for bit (see Notes).
+        Passing either value warns with :class:`DeprecationWarning`;
+        another value raises :class:`ValueError`.
 
     Returns
     -------
@@ -68,11 +67,13 @@ def alibi_slopes(num_heads, /, *, rule="paper", max_bias=8.0):
     TypeError
         If ``num_heads`` is not an integer or ``max_bias`` not a real.
     ValueError
-        If ``num_heads < 1``, ``max_bias <= 0`` or ``rule`` is unknown.
+        If ``num_heads < 1``, ``max_bias <= 0`` or ``rule`` is neither
+        ``"paper"`` nor ``"mpt"``.
 
     Notes
     -----
-    ``"paper"``: with :math:`c = 2^{\lfloor \log_2 n \rfloor}`,
+    The paper's ``get_slopes`` (also BLOOM, keras-hub, x-transformers,
+    NeMo, KERPLE): with :math:`c = 2^{\lfloor \log_2 n \rfloor}`,
 
     .. math::
 
@@ -81,18 +82,21 @@ def alibi_slopes(num_heads, /, *, rule="paper", max_bias=8.0):
             2^{-B (2(h - c) - 1) / (2c)}, & h = c + 1, \dots, n.
         \end{cases}
 
-    ``"mpt"``: with :math:`N = 2^{\lceil \log_2 n \rceil}` and
-    :math:`s_k = 2^{-k B / N}`, :math:`k = 1, \dots, N`, the slopes are
-    :math:`s` itself when :math:`N = n`, else the first :math:`n` of
-    :math:`(s_2, s_4, \dots, s_N, s_1, s_3, \dots)`.
-
-    With :math:`N = 2c` the even-indexed :math:`s_{2h} = 2^{-Bh/c}` are the
-    paper's first :math:`c` slopes and the odd-indexed ones its extra
-    slopes, so the two rules agree for every :math:`n`.  Because dividing
-    by a power of two is exact, the float64 results are bitwise identical
-    as well (tested for every :math:`n \le 128` and several :math:`B`).  BLOOM's ``build_alibi_tensor`` follows the paper rule in
-    float32.  The order is part of the convention: head
-    :math:`c + 1` gets a larger slope than head :math:`c`.
+    MPT's ``gen_slopes`` derives the same slopes another way: with
+    :math:`N = 2^{\lceil \log_2 n \rceil}` and :math:`s_k = 2^{-k B / N}`,
+    :math:`k = 1, \dots, N`, the slopes are :math:`s` itself when
+    :math:`N = n`, else the first :math:`n` of
+    :math:`(s_2, s_4, \dots, s_N, s_1, s_3, \dots)`.  With :math:`N = 2c`
+    the even-indexed :math:`s_{2h} = 2^{-Bh/c}` are the paper's first
+    :math:`c` slopes and the odd-indexed ones its extra slopes, so the two
+    derivations agree for every :math:`n`.  Because scaling by a power of
+    two is exact, each exponent is one rounding of the same real number in
+    both, and the float64 results are bitwise identical as well (tested for
+    every :math:`n \le 128` and several :math:`B`); a port of either can
+    be checked against this function.  BLOOM's ``build_alibi_tensor``
+    follows the paper rule in float32.  The order is part of the
+    convention: head :math:`c + 1` gets a larger slope than head
+    :math:`c`.
 
     References
     ----------
@@ -111,20 +115,15 @@ def alibi_slopes(num_heads, /, *, rule="paper", max_bias=8.0):
            0.125     ])
     """
     num_heads = ensure_int("num_heads", num_heads, minimum=1)
-    rule = ensure_choice("rule", rule, SLOPE_RULES)
+    if rule is not None:
+        ensure_choice("rule", rule, SLOPE_RULES)
+        warn_deprecated_option("alibi_slopes", "rule", None)
     max_bias = ensure_real("max_bias", max_bias, exclusive_minimum=0.0)
-    if rule == "paper":
-        closest = 1 << (num_heads.bit_length() - 1)  # c = 2**floor(log2 n)
-        slopes = _power_of_two_slopes(closest, max_bias)
-        if closest < num_heads:
-            extra = _power_of_two_slopes(2 * closest, max_bias)[0::2][: num_heads - closest]
-            slopes = np.concatenate([slopes, extra])
-        return slopes
-    padded = 1 << (num_heads - 1).bit_length()  # N = 2**ceil(log2 n)
-    m = np.arange(1, padded + 1, dtype=np.float64) * (max_bias / padded)
-    slopes = _arith.power(2.0, -m)
-    if padded != num_heads:
-        slopes = np.concatenate([slopes[1::2], slopes[0::2]])[:num_heads]
+    closest = 1 << (num_heads.bit_length() - 1)  # c = 2**floor(log2 n)
+    slopes = _power_of_two_slopes(closest, max_bias)
+    if closest < num_heads:
+        extra = _power_of_two_slopes(2 * closest, max_bias)[0::2][: num_heads - closest]
+        slopes = np.concatenate([slopes, extra])
     return slopes
 
 

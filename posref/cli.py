@@ -7,11 +7,11 @@ import json
 import sys
 from collections.abc import Sequence
 
-from posref._version import SPEC_VERSION, __version__
+from posref import SPEC_VERSION, __version__
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from posref._spec import spec_functions
+    from posref import spec_functions
 
     entries = spec_functions(args.family)
     if args.family is not None and not entries:
@@ -87,10 +87,8 @@ def _cmd_golden_generate(args: argparse.Namespace) -> int:
 
 def _cmd_golden_verify(args: argparse.Namespace) -> int:
     import os
-    import pathlib
 
-    from posref.golden import LOW_PRECISION_DTYPES, CorpusError, verify_corpus
-    from posref.golden.format import _load_manifest
+    from posref.golden import LOW_PRECISION_DTYPES, CorpusError, read_manifest, verify_corpus
 
     if args.no_regenerate and (args.family or args.dtype):
         return _fail("golden verify", "--family and --dtype select the cases to regenerate; "
@@ -98,7 +96,7 @@ def _cmd_golden_verify(args: argparse.Namespace) -> int:
     if not os.path.isdir(args.directory):
         return _fail("golden verify", f"{args.directory} is not a directory")
     try:  # a broken manifest is reported before the registry is built
-        _load_manifest(pathlib.Path(args.directory))
+        read_manifest(args.directory)
     except CorpusError as exc:
         print(f"posref golden verify: {exc}", file=sys.stderr)
         return 1
@@ -127,23 +125,20 @@ def _cmd_golden_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from posref.conformance.session import (CheckOptions, UsageError, check_output_paths, read_xfails, run_check,
-                                            select_cases)
+    from posref.conformance.session import CheckOptions, UsageError, check_output_paths, plan_check, run_check
 
     try:  # everything that can be wrong with the command line, before any adapter code runs
         outputs = check_output_paths({"--report": args.report, "--markdown": args.markdown})
-        selection = select_cases(corpus=args.corpus, families=args.family, functions=args.function,
-                                 case_ids=args.case)
-        known: dict[str, str] = {}
-        for path in args.known or []:
-            known.update(read_xfails(path, selection.known_ids))
+        plan = plan_check(args.adapter, dtype=args.dtype, corpus=args.corpus, families=args.family,
+                          functions=args.function, case_ids=args.case, known_files=args.known or [],
+                          builtin_known=not args.ignore_known)
     except UsageError as exc:
         return _fail("check", str(exc))
     options = CheckOptions(adapter=args.adapter, dtype=args.dtype, device=args.device, timeout=args.timeout,
                            max_examples=args.max_examples, seed=args.seed, strict=args.strict,
                            in_process=args.in_process, progress=not args.no_progress,
                            builtin_known=not args.ignore_known)
-    return run_check(options, selection, known, outputs, _Progress)
+    return run_check(options, plan.selection, plan.known, outputs, _Progress)
 
 
 def _cmd_identify(args: argparse.Namespace) -> int:
@@ -191,9 +186,8 @@ def _cmd_adapters(args: argparse.Namespace) -> int:
 def _cmd_matrix(args: argparse.Namespace) -> int:
     import pathlib
 
+    from posref.conformance.known import KNOWN_DIR
     from posref.conformance.matrix import adapter_runs, compare_matrices, render_matrix
-
-    from posref.adapters.known import KNOWN_DIR
 
     xfails_dir = pathlib.Path(args.xfails_dir) if args.xfails_dir else KNOWN_DIR
     cache: dict = {}

@@ -16,8 +16,8 @@ import numbers
 
 import numpy as np
 
-from posref._spec import spec
-from posref._validate import ensure_array, ensure_bool, ensure_int
+from posref._spec import refuse_both_options, spec, warn_deprecated_option
+from posref._validate import ensure_array, ensure_bool
 
 __all__ = ["peg"]
 
@@ -47,7 +47,7 @@ def _ensure_grid_shape(grid_shape):
 
 
 @spec(family="cpe", reference=CPE_REFERENCE)
-def peg(tokens, weight, bias, /, *, grid_shape, has_class_token=False):
+def peg(tokens, weight, bias, /, *, grid_shape, class_token=False, has_class_token=None):
     r"""Position encoding generator (PEG) of CPVT: depthwise conv plus residual.
 
     The patch tokens are laid back onto their ``rows x cols`` grid, each
@@ -73,10 +73,15 @@ def peg(tokens, weight, bias, /, *, grid_shape, has_class_token=False):
         without bias).
     grid_shape : tuple of two int, keyword-only
         ``(rows, cols)`` of the patch grid, both positive.
-    has_class_token : bool, keyword-only
+    class_token : bool, keyword-only
         Whether ``tokens[:, 0]`` is a class token that bypasses the
         convolution.  Default ``False`` (CPVT-GAP and Twins have none; the
-        CPVT variant with a class token sets it to ``True``).
+        CPVT variant with a class token sets it to ``True``).  The same
+        name as in :func:`~posref.sincos_2d_encoding`.
+    has_class_token : bool or None, keyword-only
+        Deprecated name of ``class_token`` (same meaning); passing it
+        warns with :class:`DeprecationWarning`.  Giving it together with
+        ``class_token=True`` raises :class:`TypeError`.
 
     Returns
     -------
@@ -87,7 +92,8 @@ def peg(tokens, weight, bias, /, *, grid_shape, has_class_token=False):
     ------
     TypeError
         If an array is not real and numeric, ``grid_shape`` is not a pair of
-        integers, or ``has_class_token`` is not a bool.
+        integers, ``class_token`` is not a bool, or both ``class_token`` and
+        its deprecated name ``has_class_token`` are given.
     ValueError
         If an array has the wrong rank or holds non-finite values, ``weight``
         is not ``(C, 1, k, k)`` with ``k`` odd, ``bias`` is not ``(C,)``,
@@ -132,7 +138,13 @@ def peg(tokens, weight, bias, /, *, grid_shape, has_class_token=False):
     weight = ensure_array("weight", weight, ndim=4)
     bias = ensure_array("bias", bias, ndim=1)
     rows, cols = _ensure_grid_shape(grid_shape)
-    has_class_token = ensure_bool("has_class_token", has_class_token)
+    if has_class_token is None:
+        class_token = ensure_bool("class_token", class_token)
+    else:
+        if class_token is not False:
+            refuse_both_options("peg", "has_class_token", "class_token")
+        warn_deprecated_option("peg", "has_class_token", "class_token")
+        class_token = ensure_bool("has_class_token", has_class_token)
     batch, n, channels = tokens.shape
     k = weight.shape[-1]
     if weight.shape[:2] != (channels, 1) or weight.shape[2] != k or k % 2 == 0:
@@ -145,15 +157,15 @@ def peg(tokens, weight, bias, /, *, grid_shape, has_class_token=False):
             f"bias must have shape (C,) = ({channels},) (C from tokens of shape {tokens.shape}), "
             f"got shape {bias.shape}"
         )
-    expected_n = rows * cols + int(has_class_token)
+    expected_n = rows * cols + int(class_token)
     if n != expected_n:
-        with_class = " + 1 (class token)" if has_class_token else ""
+        with_class = " + 1 (class token)" if class_token else ""
         raise ValueError(
             f"tokens must have N = rows * cols{with_class} = {expected_n} tokens for "
             f"grid_shape=({rows}, {cols}), got shape {tokens.shape}"
         )
 
-    start = int(has_class_token)
+    start = int(class_token)
     grid = tokens[:, start:, :].reshape(batch, rows, cols, channels)  # (B, rows, cols, C)
     p = k // 2
     padded = np.pad(grid, ((0, 0), (p, p), (p, p), (0, 0)))  # zero padding

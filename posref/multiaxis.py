@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from posref import _arith, _difference
-from posref._spec import spec
+from posref._spec import refuse_both_options, spec, warn_deprecated_option
 from posref._validate import (
     ensure_bool,
     ensure_choice,
@@ -51,6 +51,8 @@ AXIS_ORDERS = ("xy", "yx")
 SINCOS_GROUPINGS = ("axis", "sin_cos")
 AXIAL_FREQUENCIES = ("per_axis", "even_odd")
 ROTARY_LAYOUTS = ("half", "interleaved")
+#: How M-RoPE assigns rotary pairs to its three coordinates (``section_order``).
+SECTION_ORDERS = ("blocks", "round_robin")
 
 SINCOS_2D_REFERENCE = (
     "X. Chen, S. Xie, K. He, 'An Empirical Study of Training Self-Supervised Vision "
@@ -103,9 +105,9 @@ def _ensure_mrope_section(mrope_section):
     return tuple(ensure_int(f"mrope_section[{i}]", v, minimum=0) for i, v in enumerate(triple))
 
 
-def _mrope_axis_of_pair(section, half, interleaved):
+def _mrope_axis_of_pair(section, half, round_robin):
     """Coordinate (0 = temporal, 1 = height, 2 = width) that drives each rotary pair, shape (half,)."""
-    if not interleaved:
+    if not round_robin:
         return np.repeat(np.arange(3), section)  # [T]*s0 + [H]*s1 + [W]*s2
     axis = np.zeros(half, dtype=np.int64)  # temporal unless overwritten
     i = np.arange(half)
@@ -114,21 +116,31 @@ def _mrope_axis_of_pair(section, half, interleaved):
     return axis
 
 
-def _check_mrope_fit(section, half, interleaved, what):
+def _check_mrope_fit(section, half, round_robin, what):
     """Raise unless ``section`` assigns exactly ``half`` rotary pairs with the given counts.
 
     ``what`` describes ``half`` for the message, e.g. ``"dim/2 = 4"``.
     """
     if sum(section) != half:
         raise ValueError(f"mrope_section must sum to {what}, got mrope_section={list(section)} (sum {sum(section)})")
-    if interleaved:
+    if round_robin:
         counts = np.bincount(_mrope_axis_of_pair(section, half, True), minlength=3)
         if tuple(int(c) for c in counts) != section:
             raise ValueError(
-                f"mrope_section={list(section)} does not fit the interleaved layout: height takes "
+                f"mrope_section={list(section)} does not fit section_order='round_robin': height takes "
                 f"pair indices 1, 4, 7, ... below 3*mrope_section[1] and width 2, 5, 8, ... below "
                 f"3*mrope_section[2], and all of them must be below {what}"
             )
+
+
+def _round_robin(function, section_order, interleaved):
+    """Whether the sections go round robin, from ``section_order`` or its deprecated name ``interleaved``."""
+    if interleaved is None:
+        return ensure_choice("section_order", section_order, SECTION_ORDERS) == "round_robin"
+    if section_order != "blocks":
+        refuse_both_options(function, "interleaved", "section_order")
+    warn_deprecated_option(function, "interleaved", "section_order", stacklevel=4)
+    return ensure_bool("interleaved", interleaved)
 
 
 def _check_broadcast(x, positions, name):
@@ -534,10 +546,10 @@ def _axial_cos_sin_tables(positions_2d, dim, base, axis_order, frequencies):
 # -- M-RoPE ---------------------------------------------------------------------------------
 
 
-def _mrope_angles(positions, dim, base, section, interleaved):
+def _mrope_angles(positions, dim, base, section, round_robin):
     """Angles of validated arguments, shape positions.shape[1:] + (dim/2,)."""
     theta = rope_frequencies(dim, base=base)  # (dim/2,)
-    axis = _mrope_axis_of_pair(section, dim // 2, interleaved)  # (dim/2,) in {0, 1, 2}
+    axis = _mrope_axis_of_pair(section, dim // 2, round_robin)  # (dim/2,) in {0, 1, 2}
     angles = np.empty(positions.shape[1:] + (dim // 2,), dtype=np.float64)
     for a in range(3):
         pairs = axis == a
@@ -546,7 +558,7 @@ def _mrope_angles(positions, dim, base, section, interleaved):
 
 
 @spec(family="multiaxis", reference=MROPE_REFERENCE)
-def mrope_angles(positions, dim, /, *, base=10_000.0, mrope_section, interleaved=False):
+def mrope_angles(positions, dim, /, *, base=10_000.0, mrope_section, section_order="blocks", interleaved=None):
     r"""Rotation angles of multimodal RoPE (M-RoPE): each frequency follows one of three coordinates.
 
     Every token carries three coordinates (temporal, height, width).  Rotary
@@ -569,12 +581,22 @@ def mrope_angles(positions, dim, /, *, base=10_000.0, mrope_section, interleaved
         Number of rotary pairs given to the temporal, height and width
         coordinate; non-negative and summing to ``dim/2``.  Qwen2-VL:
         ``[16, 24, 24]`` for ``dim=128``; Qwen3-VL: ``[24, 20, 20]``.
-    interleaved : bool, keyword-only
-        ``False``: contiguous sections (Qwen2-VL, Qwen2.5-VL; Hugging Face
+    section_order : {"blocks", "round_robin"}, keyword-only
+        How the sections are laid over the pairs.  ``"blocks"`` (default):
+        contiguous sections, all temporal pairs, then height, then width
+        (Qwen2-VL, Qwen2.5-VL; Hugging Face
         ``apply_multimodal_rotary_pos_emb``, vLLM ``MRotaryEmbedding``,
-        Liger).  ``True``: the interleaved T/H/W pattern of Qwen3-VL
-        (Hugging Face ``apply_interleaved_mrope``, vLLM
-        ``mrope_interleaved``).
+        Liger).  ``"round_robin"``: the T/H/W pattern of Qwen3-VL, pair
+        :math:`i` going to coordinate :math:`i \bmod 3` while that
+        coordinate has pairs left (Hugging Face ``apply_interleaved_mrope``,
+        vLLM ``mrope_interleaved``, which call it *interleaved*).  Not to be
+        confused with the channel ``layout="interleaved"`` of
+        :func:`apply_mrope`, which says which channels form a pair.
+    interleaved : bool or None, keyword-only
+        Deprecated name of ``section_order``: ``True`` is
+        ``"round_robin"``, ``False`` is ``"blocks"``; passing it warns with
+        :class:`DeprecationWarning`.  Giving it together with a
+        ``section_order`` other than ``"blocks"`` raises :class:`TypeError`.
 
     Returns
     -------
@@ -586,12 +608,14 @@ def mrope_angles(positions, dim, /, *, base=10_000.0, mrope_section, interleaved
     TypeError
         If ``positions`` is not a real array, ``dim`` is not an integer,
         ``base`` not a real number, ``mrope_section`` not a sequence of
-        integers or ``interleaved`` not a bool.
+        integers, ``interleaved`` not a bool, or ``section_order`` and
+        ``interleaved`` are both given.
     ValueError
         If ``positions`` does not have first dimension 3 or holds negative
         or non-finite values, ``dim`` is not positive and even,
         ``base <= 1``, ``mrope_section`` has a negative entry, does not sum
-        to ``dim/2``, or (interleaved) does not fit the pattern.
+        to ``dim/2``, or (round robin) does not fit the pattern, or
+        ``section_order`` is unknown.
 
     Notes
     -----
@@ -610,10 +634,10 @@ def mrope_angles(positions, dim, /, *, base=10_000.0, mrope_section, interleaved
         1 \ (\text{height}) & s_0 \le i < s_0 + s_1 \\
         2 \ (\text{width}) & \text{otherwise} \end{cases}
 
-    and for the interleaved layout :math:`a(i) = 1` if :math:`i \equiv 1
+    and round robin :math:`a(i) = 1` if :math:`i \equiv 1
     \pmod 3` and :math:`i < 3 s_1`, :math:`a(i) = 2` if :math:`i \equiv 2
     \pmod 3` and :math:`i < 3 s_2`, otherwise :math:`a(i) = 0`: the pattern
-    ``T H W T H W ... T T``.  Both layouts equal 1-D RoPE when the three
+    ``T H W T H W ... T T``.  Both orders equal 1-D RoPE when the three
     coordinates are equal.  In the half layout Hugging Face applies the
     same sections to both halves of the channels (``mrope_section * 2``),
     which is what :func:`apply_mrope` does with ``layout="half"``.
@@ -624,7 +648,7 @@ def mrope_angles(positions, dim, /, *, base=10_000.0, mrope_section, interleaved
        Perception of the World at Any Resolution", 2024, arXiv:2409.12191,
        sec. 2.1 (Multimodal Rotary Position Embedding).
     .. [2] S. Bai et al., "Qwen3-VL Technical Report", 2025,
-       arXiv:2511.21631 (interleaved MRoPE).
+       arXiv:2511.21631 (interleaved MRoPE, here ``section_order="round_robin"``).
 
     Examples
     --------
@@ -634,24 +658,26 @@ def mrope_angles(positions, dim, /, *, base=10_000.0, mrope_section, interleaved
     >>> from posref import mrope_angles
     >>> mrope_angles([1, 2, 3], 8, mrope_section=[2, 1, 1])
     array([1.   , 0.1  , 0.02 , 0.003])
-    >>> mrope_angles([1, 2, 3], 8, mrope_section=[2, 1, 1], interleaved=True)
+    >>> mrope_angles([1, 2, 3], 8, mrope_section=[2, 1, 1], section_order="round_robin")
     array([1.   , 0.2  , 0.03 , 0.001])
     """
     positions = ensure_positions("positions", positions, integer=False, min_ndim=1)
     dim = ensure_int("dim", dim, minimum=1, even=True)
     base = ensure_real("base", base, exclusive_minimum=1.0)
     section = _ensure_mrope_section(mrope_section)
-    interleaved = ensure_bool("interleaved", interleaved)
+    round_robin = _round_robin("mrope_angles", section_order, interleaved)
     if positions.shape[0] != 3:
         raise ValueError(
             f"positions must have first dimension 3 (temporal, height, width), got shape {positions.shape}"
         )
-    _check_mrope_fit(section, dim // 2, interleaved, f"dim/2 = {dim // 2}")
-    return _mrope_angles(positions, dim, base, section, interleaved)
+    _check_mrope_fit(section, dim // 2, round_robin, f"dim/2 = {dim // 2}")
+    return _mrope_angles(positions, dim, base, section, round_robin)
 
 
 @spec(family="multiaxis", reference=MROPE_REFERENCE)
-def apply_mrope(x, positions, /, *, base=10_000.0, mrope_section, interleaved=False, layout="half"):
+def apply_mrope(
+    x, positions, /, *, base=10_000.0, mrope_section, section_order="blocks", layout="half", interleaved=None
+):
     r"""Rotate queries or keys by multimodal RoPE (M-RoPE).
 
     :func:`mrope_angles` of the three coordinates, applied with
@@ -665,12 +691,16 @@ def apply_mrope(x, positions, /, *, base=10_000.0, mrope_section, interleaved=Fa
         Temporal, height and width coordinate of each token;
         ``positions.shape[1:]`` must broadcast against ``x.shape[:-1]``.
         For ``x`` of shape ``(B, H, S, D)`` pass ``(3, B, 1, S)``.
-    base, mrope_section, interleaved : keyword-only
+    base, mrope_section, section_order : keyword-only
         As in :func:`mrope_angles`, with ``dim = D``.
     layout : {"half", "interleaved"}, keyword-only
         Which channels form rotary pair ``i`` (see
         :func:`posref.apply_rotary`).  ``"half"`` is what Qwen2-VL and
         Qwen3-VL use (``rotate_half``; vLLM ``is_neox_style=True``).
+        Independent of ``section_order``, which says which coordinate
+        drives pair ``i``.
+    interleaved : bool or None, keyword-only
+        Deprecated name of ``section_order``, as in :func:`mrope_angles`.
 
     Returns
     -------
@@ -682,14 +712,15 @@ def apply_mrope(x, positions, /, *, base=10_000.0, mrope_section, interleaved=Fa
     ------
     TypeError
         If ``x`` or ``positions`` is not a real array, ``base`` not a real
-        number, ``mrope_section`` not a sequence of integers or
-        ``interleaved`` not a bool.
+        number, ``mrope_section`` not a sequence of integers,
+        ``interleaved`` not a bool, or ``section_order`` and ``interleaved``
+        are both given.
     ValueError
         If ``D`` is odd or zero, ``positions`` does not have first dimension
         3, holds negative or non-finite values, or does not broadcast
         against ``x``, ``mrope_section`` does not sum to ``D/2`` or does not
-        fit the interleaved pattern, ``base <= 1``, or ``layout`` is
-        unknown.
+        fit the round-robin pattern, ``base <= 1``, or ``section_order`` or
+        ``layout`` is unknown.
 
     Notes
     -----
@@ -723,7 +754,7 @@ def apply_mrope(x, positions, /, *, base=10_000.0, mrope_section, interleaved=Fa
         positions = ensure_positions("positions", positions, integer=False, min_ndim=1)
         base = ensure_real("base", base, exclusive_minimum=1.0)
         section = _ensure_mrope_section(mrope_section)
-        interleaved = ensure_bool("interleaved", interleaved)
+        round_robin = _round_robin("apply_mrope", section_order, interleaved)
         layout = ensure_choice("layout", layout, ROTARY_LAYOUTS)
         d = x.shape[-1]
         if d == 0 or d % 2:
@@ -732,9 +763,9 @@ def apply_mrope(x, positions, /, *, base=10_000.0, mrope_section, interleaved=Fa
             raise ValueError(
                 f"positions must have first dimension 3 (temporal, height, width), got shape {positions.shape}"
             )
-        _check_mrope_fit(section, d // 2, interleaved, f"D/2 = {d // 2} (x has shape {x.shape})")
+        _check_mrope_fit(section, d // 2, round_robin, f"D/2 = {d // 2} (x has shape {x.shape})")
         _check_broadcast(x, positions, "positions")
-    angles = _mrope_angles(positions, d, base, section, interleaved)  # (..., D/2)
+    angles = _mrope_angles(positions, d, base, section, round_robin)  # (..., D/2)
     # apply_rotary(x, angles, layout=layout), without checking x twice
     return _rotate_by_angles(x, angles, layout, check_x=None if x_checked else "x")
 

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from posref import _arith
-from posref._spec import spec
+from posref._spec import helper, spec
 from posref._validate import ensure_array, ensure_choice, ensure_int, ensure_positions, ensure_real
 
 __all__ = ["rope_frequencies", "rope_angles", "rope_cos_sin", "apply_rotary", "apply_rope"]
@@ -585,6 +585,81 @@ def _rotated_channels(head_dim, rotary_dim, rotated_slice, layout):
         return np.arange(rotary_dim)
     half = np.arange(rotary_dim // 2)
     return np.concatenate([half, head_dim // 2 + half])  # pairs (j, j + D/2), j < rotary_dim/2
+
+
+@helper(family="rope")
+def rotated_channels(head_dim, /, *, rotary_dim=None, rotated_slice="first", layout="half"):
+    r"""Indices of the channels that partial RoPE rotates, in increasing order.
+
+    :func:`apply_rope` with ``rotary_dim`` :math:`r < D` rotates :math:`r`
+    of the :math:`D` channels of a head and passes the others through;
+    this returns which ones.  Taken in this order they form an
+    :math:`r`-wide head that the same ``layout`` pairs as
+    :func:`apply_rotary` does.  A helper, not a spec function: it has no
+    golden cases.
+
+    .. math::
+
+        \mathcal{R} = \begin{cases}
+        \{0, \dots, r - 1\} & \texttt{"first"} \\
+        \{D - r, \dots, D - 1\} & \texttt{"last"} \\
+        \{j,\ j + D/2 : j < r/2\} & \texttt{"first\_pairs"}, \text{ half layout}
+        \end{cases}
+
+    (``"first_pairs"`` in the interleaved layout is ``"first"``.)
+
+    Parameters
+    ----------
+    head_dim : int
+        The head dimension :math:`D`, positive and even.
+    rotary_dim : int or None, keyword-only
+        Number of rotated channels :math:`r`, positive, even and at most
+        ``head_dim``; ``None`` (default) means all of them.
+    rotated_slice : {"first", "last", "first_pairs"}, keyword-only
+        As in :func:`apply_rope`.
+    layout : {"half", "interleaved"}, keyword-only
+        As in :func:`apply_rope`.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 array of shape ``(rotary_dim,)``.
+
+    Raises
+    ------
+    TypeError
+        If ``head_dim`` or ``rotary_dim`` is not an integer.
+    ValueError
+        If ``head_dim`` is not positive and even, ``rotary_dim`` is not a
+        positive even integer at most ``head_dim``, or ``rotated_slice`` or
+        ``layout`` is not one of its values.
+
+    See Also
+    --------
+    apply_rope : The rotation whose channels these are.
+
+    Examples
+    --------
+    >>> from posref.rope import rotated_channels
+    >>> rotated_channels(8, rotary_dim=4)
+    array([0, 1, 2, 3])
+    >>> rotated_channels(8, rotary_dim=4, rotated_slice="last")
+    array([4, 5, 6, 7])
+    >>> rotated_channels(8, rotary_dim=4, rotated_slice="first_pairs")
+    array([0, 1, 4, 5])
+    """
+    head_dim = ensure_int("head_dim", head_dim, minimum=1, even=True)
+    if rotary_dim is None:
+        rotary_dim = head_dim
+    else:
+        rotary_dim = ensure_int("rotary_dim", rotary_dim, minimum=1, even=True)
+        if rotary_dim > head_dim:
+            raise ValueError(
+                f"rotary_dim must be a positive even integer <= {head_dim} (head_dim), got rotary_dim={rotary_dim}"
+            )
+    rotated_slice = ensure_choice("rotated_slice", rotated_slice, ROTATED_SLICES)
+    layout = ensure_choice("layout", layout, LAYOUTS)
+    return np.asarray(_rotated_channels(head_dim, rotary_dim, rotated_slice, layout), dtype=np.int64)
 
 
 def _pair_slices(head_dim, rotary_dim, rotated_slice, layout):

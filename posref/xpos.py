@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from posref import _arith
-from posref._spec import spec
+from posref._spec import helper, spec
 from posref._validate import ensure_bool, ensure_choice, ensure_int, ensure_positions, ensure_real
 from posref.rope import LAYOUTS, _all_pairs, _angle_tables, _float_view, _rotate, _x_error_first, rope_frequencies
 
@@ -41,6 +41,106 @@ def _zeta(dim):
     """Per-pair decay base (2i + 0.4 d) / (1.4 d), shape (dim/2,)."""
     i = np.arange(dim // 2, dtype=np.float64)
     return (2.0 * i + 0.4 * dim) / (1.4 * dim)
+
+
+@helper(family="xpos")
+def xpos_zeta(dim, /):
+    r"""Per-pair decay bases :math:`\zeta_i` of xPos.
+
+    .. math::
+
+        \zeta_i = \frac{2i + 0.4\,d}{1.4\,d}, \qquad i = 0, \dots, d/2 - 1
+
+    They rise from :math:`2/7` towards 1.  :func:`xpos_scales` is
+    :math:`\zeta_i` raised to :func:`xpos_exponents`.  A helper, not a spec
+    function: it has no golden cases.
+
+    Parameters
+    ----------
+    dim : int
+        Number of rotated channels :math:`d`, positive and even.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 array of shape ``(dim // 2,)``.
+
+    Raises
+    ------
+    TypeError
+        If ``dim`` is not an integer.
+    ValueError
+        If ``dim`` is not positive and even.
+
+    See Also
+    --------
+    xpos_scales, xpos_exponents
+
+    Examples
+    --------
+    >>> from posref.xpos import xpos_zeta
+    >>> xpos_zeta(4)  # 1.6 / 5.6 and 3.6 / 5.6
+    array([0.28571429, 0.64285714])
+    """
+    dim = ensure_int("dim", dim, minimum=1, even=True)
+    return _zeta(dim)
+
+
+@helper(family="xpos")
+def xpos_exponents(positions, /, *, scale_base=512.0, centering="ceil_half", sequence_length=None):
+    r"""Exponents :math:`c(p)/B` of the xPos query scale at the given positions.
+
+    :math:`c(p)` is the centred position of :func:`xpos_scales` and
+    :math:`B` the ``scale_base``.  The query scale of pair :math:`i` is
+    :math:`\zeta_i^{\,c(p)/B}` (:func:`xpos_zeta`), the key scale its
+    reciprocal:
+
+    .. math::
+
+        e(p) = \frac{c(p)}{B}, \qquad
+        \text{scale}_{p,i} = \zeta_i^{\,\pm e(p)}
+
+    A helper, not a spec function: it has no golden cases.
+
+    Parameters
+    ----------
+    positions : array_like of int, shape ``(...)``
+        Token positions; non-negative integers.
+    scale_base, centering, sequence_length : keyword-only
+        As in :func:`xpos_scales`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 array of the shape of ``positions``.
+
+    Raises
+    ------
+    TypeError
+        If an argument has the wrong type.
+    ValueError
+        Where :func:`xpos_scales` raises: ``positions`` negative or not
+        integers, ``scale_base <= 0``, ``centering`` unknown,
+        ``sequence_length`` not above every position, or a scale that
+        would overflow float64.
+
+    See Also
+    --------
+    xpos_scales, xpos_zeta
+
+    Examples
+    --------
+    Five positions centre on ``-3 .. 1`` (``"ceil_half"``) or ``-2 .. 2``:
+
+    >>> from posref.xpos import xpos_exponents
+    >>> xpos_exponents([0, 1, 2, 3, 4], scale_base=2.0)
+    array([-1.5, -1. , -0.5,  0. ,  0.5])
+    >>> xpos_exponents([0, 1, 2, 3, 4], scale_base=2.0, centering="floor_half")
+    array([-1. , -0.5,  0. ,  0.5,  1. ])
+    """
+    positions = ensure_positions("positions", positions, integer=True)
+    scale_base, centred, _ = _check_xpos_options(positions, scale_base, centering, sequence_length, False)
+    return np.asarray(centred / scale_base)  # a 0-D array, not a scalar, for 0-D positions
 
 
 def _check_xpos_options(positions, scale_base, centering, sequence_length, downscale):

@@ -34,9 +34,9 @@ def test_cases_conform_or_are_listed(dtype):
                     "apply_rope.half.partial_first", "apply_rope.interleaved.partial_first",
                     "apply_rope.half.batch_positions", "apply_rope.half.position_offset",
                     "adapters.apply_rope.half.contiguous_offset", "apply_mrope.qwen2_vl.half", "apply_mrope.batch",
-                    "alibi_slopes.paper.h12", "alibi_slopes.paper.h20", "yarn_correction_range.llama2.truncate"):
+                    "alibi_slopes.h12", "alibi_slopes.h20", "yarn_correction_range.llama2.truncate"):
         assert status[case_id] == "pass", case_id
-    for case_id in ("apply_rope.half.partial_last", "apply_rope.half.proportional", "alibi_slopes.mpt.h12",
+    for case_id in ("apply_rope.half.partial_last", "apply_rope.half.proportional",
                     "yarn_correction_range.llama2.exact", "apply_mrope.interleaved_layout"):
         assert status[case_id] == "not_implemented", case_id
 
@@ -96,8 +96,8 @@ def test_imrope_leaves_pairs_beyond_the_sections_to_the_fourth_coordinate(adapte
     x = np.zeros((1, 128))
     x[:, :64] = 1.0
     positions = np.array([[5], [0], [0]])
-    got = adapter.apply_mrope(x, positions, mrope_section=[24, 20, 20], interleaved=True)
-    want = posref.apply_mrope(x, positions, mrope_section=[24, 20, 20], interleaved=True)
+    got = adapter.apply_mrope(x, positions, mrope_section=[24, 20, 20], section_order="round_robin")
+    want = posref.apply_mrope(x, positions, mrope_section=[24, 20, 20], section_order="round_robin")
     turned = np.nonzero(np.abs(got[0, 64:]) > 1e-9)[0]
     assert len(turned) == 22 and 61 not in turned and 62 not in turned
     assert len(np.nonzero(np.abs(want[0, 64:]) > 1e-9)[0]) == 24

@@ -27,7 +27,7 @@ FUNCTIONS = {
     "rope_frequencies", "rope_cos_sin", "apply_rotary", "apply_rope", "apply_mrope", "linear_scaled_frequencies",
     "ntk_fixed_frequencies", "dynamic_ntk_frequencies", "yarn_frequencies", "yarn_attention_factor",
     "yarn_correction_range", "longrope_frequencies", "longrope_attention_factor", "llama3_scaled_frequencies",
-    "alibi_slopes",
+    "alibi_slopes", "nope_attention_temperature",
 }
 
 
@@ -45,11 +45,12 @@ def test_cases_conform_or_are_listed(dtype):
                     "apply_rope.half.proportional", "apply_rope.half.batch_positions",
                     "apply_rope.half.position_offset", "rope_cos_sin.half.hard_positions",
                     "apply_rotary.half.small", "apply_rotary.interleaved.small", "apply_mrope.batch",
-                    "apply_mrope.qwen3_vl.interleaved", "apply_mrope.qwen2_vl.half", "alibi_slopes.paper.h12",
+                    "apply_mrope.qwen3_vl.interleaved", "apply_mrope.qwen2_vl.half", "alibi_slopes.h12",
+                    "nope_attention_temperature.llama4.steps", "nope_attention_temperature.llama4.far",
                     "longrope_frequencies.phi3_5_mini.len4097", "longrope_frequencies.phi3_5_mini.len4096",
                     "adapters.yarn_frequencies.d128.s4.truncate", "adapters.yarn_frequencies.d64.s8.no_truncate"):
         assert status[case_id] == "pass", case_id
-    for case_id in ("apply_rope.half.partial_last", "alibi_slopes.mpt.h12",
+    for case_id in ("apply_rope.half.partial_last",
                     "adapters.linear_scaled_frequencies.d128.s4"):
         assert status[case_id] == "not_implemented", case_id
 

@@ -1,6 +1,8 @@
-"""Tests of posref.alibi: slope rules, bias forms, causal equivalence."""
+"""Tests of posref.alibi: the slopes (and their MPT derivation), bias forms, causal equivalence."""
 
+import inspect
 import math
+import warnings
 from fractions import Fraction
 
 import mpmath
@@ -40,6 +42,16 @@ def mpt_exponents(n, max_bias):
     return m
 
 
+def mpt_gen_slopes(n, max_bias):
+    """MPT's ``gen_slopes`` transcribed in float64 NumPy: exponents ``k * (B / N)``, then reordered."""
+    padded = 2 ** math.ceil(math.log2(n))
+    m = np.arange(1, padded + 1, dtype=np.float64) * (max_bias / padded)
+    slopes = np.power(2.0, -m)
+    if padded != n:
+        slopes = np.concatenate([slopes[1::2], slopes[0::2]])[:n]
+    return slopes
+
+
 def slope_from_exponent(e):
     with mpmath.workdps(50):
         return float(mpmath.mpf(2) ** (-mpmath.mpf(e.numerator) / e.denominator))
@@ -71,19 +83,19 @@ class TestSlopes:
         # c = 4: 2^-2, 2^-4, 2^-6, 2^-8, then 2^-1, 2^-3 from the 8-head sequence.
         assert alibi_slopes(6).tolist() == [0.25, 0.0625, 0.015625, 0.00390625, 0.5, 0.125]
 
-    @pytest.mark.parametrize("rule", ["paper", "mpt"])
-    def test_twelve_heads_survey_values(self, rule):
-        np.testing.assert_allclose(alibi_slopes(12, rule=rule), TWELVE_HEADS, rtol=1e-7)
-        assert alibi_slopes(12, rule=rule)[8] == math.sqrt(0.5)  # 2^(-8/16), correctly rounded
+    def test_twelve_heads_survey_values(self):
+        np.testing.assert_allclose(alibi_slopes(12), TWELVE_HEADS, rtol=1e-7)
+        assert alibi_slopes(12)[8] == math.sqrt(0.5)  # 2^(-8/16), correctly rounded
 
     def test_max_bias(self):
         assert alibi_slopes(4, max_bias=4.0).tolist() == [0.5, 0.25, 0.125, 0.0625]
         assert alibi_slopes(3, max_bias=4.0).tolist() == [0.25, 0.0625, 0.5]
 
     @pytest.mark.parametrize("max_bias", [8.0, 4.0, 6.5, 16.0, 0.3])
-    def test_paper_and_mpt_rules_are_bitwise_identical(self, max_bias):
+    def test_mpt_construction_is_bitwise_identical(self, max_bias):
+        # the equivalent derivation of the Notes: a port of MPT's code gives the same bits
         for n in range(1, 129):
-            assert np.array_equal(alibi_slopes(n, max_bias=max_bias), alibi_slopes(n, rule="mpt", max_bias=max_bias)), n
+            assert np.array_equal(alibi_slopes(n, max_bias=max_bias), mpt_gen_slopes(n, max_bias)), n
 
     def test_paper_rule_against_literal_fairseq_in_mpmath(self):
         with mpmath.workdps(50):
@@ -92,10 +104,10 @@ class TestSlopes:
                 np.testing.assert_allclose(alibi_slopes(n), expected, rtol=4e-16, atol=0)
 
     @pytest.mark.parametrize("max_bias", [8, Fraction(13, 2), 3])
-    def test_mpt_rule_against_exact_exponents(self, max_bias):
+    def test_mpt_derivation_against_exact_exponents(self, max_bias):
         for n in range(1, 129):
             expected = [slope_from_exponent(e) for e in mpt_exponents(n, max_bias)]
-            np.testing.assert_allclose(alibi_slopes(n, rule="mpt", max_bias=float(max_bias)), expected, rtol=4e-16)
+            np.testing.assert_allclose(alibi_slopes(n, max_bias=float(max_bias)), expected, rtol=4e-16)
 
     @given(n=st.integers(1, 300))
     def test_structure(self, n):
@@ -116,12 +128,34 @@ class TestSlopes:
             alibi_slopes(0)
         with pytest.raises(TypeError, match=r"^num_heads must be a positive integer, got num_heads=8.0"):
             alibi_slopes(8.0)
-        with pytest.raises(ValueError, match=r"^rule must be one of 'paper', 'mpt', got rule='bloom'"):
-            alibi_slopes(8, rule="bloom")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # an unknown value raises before any deprecation warning
+            with pytest.raises(ValueError, match=r"^rule must be one of 'paper', 'mpt', got rule='bloom'"):
+                alibi_slopes(8, rule="bloom")
         with pytest.raises(ValueError, match=r"^max_bias must be a finite real number > 0.0, got max_bias=0.0"):
             alibi_slopes(8, max_bias=0)
         with pytest.raises(TypeError, match=r"^max_bias must be a finite real number"):
             alibi_slopes(8, max_bias="8")
+
+
+class TestDeprecatedRule:
+    """``rule=`` is deprecated: both values give the slopes of the default call, and warn."""
+
+    @pytest.mark.parametrize("rule", ["paper", "mpt"])
+    @pytest.mark.parametrize("max_bias", [8.0, 6.5])
+    def test_warns_and_gives_the_same_bits(self, rule, max_bias):
+        for n in (1, 6, 8, 12, 100):
+            with pytest.warns(DeprecationWarning, match=r"^alibi_slopes\(\): rule= is deprecated; it has no "
+                                                        r"effect and will be removed; leave it out$") as record:
+                old = alibi_slopes(n, rule=rule, max_bias=max_bias)
+            assert record[0].filename == __file__  # points at the caller
+            assert np.array_equal(old, alibi_slopes(n, max_bias=max_bias)), n
+
+    def test_not_passing_it_does_not_warn(self):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            alibi_slopes(12)
+        assert inspect.signature(alibi_slopes).parameters["rule"].default is None
 
 
 # ---------------------------------------------------------------------------

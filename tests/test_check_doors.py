@@ -85,3 +85,27 @@ def test_a_wrong_base_is_diagnosed(monkeypatch):
     (result,) = run.results
     assert result.status == "fail"
     assert result.diagnosis is not None and result.diagnosis["overrides"] == {"base": 1000.0}
+
+
+def test_both_doors_plan_the_same_way(tmp_path):
+    """``plan_check`` is what the CLI and the plugin call: the built-in list first, a file's reason wins."""
+    from posref.conformance.engine import resolve_known
+    from posref.conformance.known import known_divergences
+    from posref.conformance.session import UsageError, plan_check
+
+    builtin = known_divergences("vllm", "float32")
+    case_id = next(iter(builtin))
+    path = tmp_path / "known.txt"
+    path.write_text(f"{case_id}  # my reason\n")
+    plan = plan_check("vllm", dtype="float32", known_files=[str(path)])
+    assert plan.known == dict(builtin, **{case_id: "my reason"})
+    assert list(plan.known) == list(builtin)
+    assert plan_check("vllm", dtype="float32", builtin_known=False).known == {}
+    assert plan_check(ADAPTER, dtype="float32").known == {}  # not a built-in adapter: no list of its own
+    assert resolve_known("posref.adapters.vllm", True, dtype="float32") == builtin
+    assert resolve_known("vllm", ["a", "b"]) == {"a": "", "b": ""}
+    with pytest.raises(TypeError, match="dtype is required"):
+        resolve_known("vllm", True)
+    path.write_text("no.such.case  # reason\n")
+    with pytest.raises(UsageError, match=r"^--posref-known .* names 1 id\(s\) that are no case: no\.such\.case"):
+        plan_check("vllm", dtype="float32", known_files=[str(path)], known_option="--posref-known")

@@ -1,5 +1,7 @@
 """Tests of posref.cpe: the PEG of CPVT."""
 
+import inspect
+
 import numpy as np
 import pytest
 import scipy.ndimage
@@ -8,15 +10,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from posref import peg
+from posref import peg, sincos_2d_encoding
 
 
-def brute_force_peg(tokens, weight, bias, rows, cols, has_class_token):
+def brute_force_peg(tokens, weight, bias, rows, cols, class_token):
     """Six nested loops over (b, c, r, s, u, v), written from the formula."""
     batch, n, channels = tokens.shape
     k = weight.shape[-1]
     p = k // 2
-    start = 1 if has_class_token else 0
+    start = 1 if class_token else 0
     out = [[list(map(float, tokens[b, i])) for i in range(n)] for b in range(batch)]
     for b in range(batch):
         for c in range(channels):
@@ -32,9 +34,9 @@ def brute_force_peg(tokens, weight, bias, rows, cols, has_class_token):
     return np.array(out, dtype=np.float64).reshape(tokens.shape)
 
 
-def scipy_peg(tokens, weight, bias, rows, cols, has_class_token, *, via="ndimage"):
+def scipy_peg(tokens, weight, bias, rows, cols, class_token, *, via="ndimage"):
     """Per-channel zero-padded cross-correlation from SciPy, plus residual and bias."""
-    start = 1 if has_class_token else 0
+    start = 1 if class_token else 0
     out = tokens.astype(np.float64).copy()
     for b in range(tokens.shape[0]):
         for c in range(tokens.shape[2]):
@@ -91,7 +93,7 @@ class TestPegKnownValues:
 
     def test_class_token_passes_through(self):
         tokens = np.arange(1 * 5 * 2, dtype=np.float64).reshape(1, 5, 2) + 1.0
-        out = peg(tokens, np.ones((2, 1, 3, 3)), [7.0, 7.0], grid_shape=(2, 2), has_class_token=True)
+        out = peg(tokens, np.ones((2, 1, 3, 3)), [7.0, 7.0], grid_shape=(2, 2), class_token=True)
         np.testing.assert_array_equal(out[:, 0], tokens[:, 0])
         # 2 x 2 grid with a 3 x 3 kernel: every cell sees the whole grid.
         grid_sum = tokens[0, 1:].sum(axis=0)
@@ -118,18 +120,18 @@ class TestPegKnownValues:
 
 
 class TestPegIndependent:
-    @pytest.mark.parametrize("has_class_token", [False, True])
+    @pytest.mark.parametrize("class_token", [False, True])
     @pytest.mark.parametrize("k", [1, 3, 5])
-    def test_matches_brute_force_exactly_on_integers(self, k, has_class_token):
-        rng = np.random.default_rng(k + 10 * has_class_token)
+    def test_matches_brute_force_exactly_on_integers(self, k, class_token):
+        rng = np.random.default_rng(k + 10 * class_token)
         rows, cols, channels = 4, 3, 2
-        n = rows * cols + has_class_token
+        n = rows * cols + class_token
         tokens = rng.integers(-8, 9, size=(2, n, channels)).astype(np.float64)
         weight = rng.integers(-4, 5, size=(channels, 1, k, k)).astype(np.float64)
         bias = rng.integers(-3, 4, size=channels).astype(np.float64)
-        out = peg(tokens, weight, bias, grid_shape=(rows, cols), has_class_token=has_class_token)
+        out = peg(tokens, weight, bias, grid_shape=(rows, cols), class_token=class_token)
         # Small integers: every sum is exact, so equality is exact.
-        np.testing.assert_array_equal(out, brute_force_peg(tokens, weight, bias, rows, cols, has_class_token))
+        np.testing.assert_array_equal(out, brute_force_peg(tokens, weight, bias, rows, cols, class_token))
 
     @pytest.mark.parametrize("via", ["ndimage", "signal"])
     def test_matches_scipy_correlation(self, via):
@@ -138,7 +140,7 @@ class TestPegIndependent:
         tokens = rng.standard_normal((2, 1 + rows * cols, channels))
         weight = rng.standard_normal((channels, 1, 3, 3))
         bias = rng.standard_normal(channels)
-        out = peg(tokens, weight, bias, grid_shape=(rows, cols), has_class_token=True)
+        out = peg(tokens, weight, bias, grid_shape=(rows, cols), class_token=True)
         expected = scipy_peg(tokens, weight, bias, rows, cols, True, via=via)
         np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-13)
 
@@ -147,18 +149,18 @@ class TestPegIndependent:
         cols=st.integers(1, 5),
         channels=st.integers(1, 3),
         half_k=st.integers(0, 2),
-        has_class_token=st.booleans(),
+        class_token=st.booleans(),
         data=st.data(),
     )
-    def test_matches_scipy_property(self, rows, cols, channels, half_k, has_class_token, data):
+    def test_matches_scipy_property(self, rows, cols, channels, half_k, class_token, data):
         k = 2 * half_k + 1
-        n = rows * cols + has_class_token
+        n = rows * cols + class_token
         floats = st.floats(-10, 10, allow_nan=False, allow_infinity=False)
         tokens = data.draw(hnp.arrays(np.float64, (1, n, channels), elements=floats))
         weight = data.draw(hnp.arrays(np.float64, (channels, 1, k, k), elements=floats))
         bias = data.draw(hnp.arrays(np.float64, (channels,), elements=floats))
-        out = peg(tokens, weight, bias, grid_shape=(rows, cols), has_class_token=has_class_token)
-        expected = scipy_peg(tokens, weight, bias, rows, cols, has_class_token)
+        out = peg(tokens, weight, bias, grid_shape=(rows, cols), class_token=class_token)
+        expected = scipy_peg(tokens, weight, bias, rows, cols, class_token)
         np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-10)
 
 
@@ -274,14 +276,46 @@ class TestPegErrors:
             ValueError,
             match=r"^tokens must have N = rows \* cols \+ 1 \(class token\) = 5 tokens for grid_shape=\(2, 2\)",
         ):
-            peg(x, w, b, grid_shape=(2, 2), has_class_token=True)
+            peg(x, w, b, grid_shape=(2, 2), class_token=True)
 
-    def test_has_class_token_type(self):
+    def test_class_token_type(self):
         x, w, b = self.args()
-        with pytest.raises(TypeError, match=r"^has_class_token must be True or False, got has_class_token=1"):
-            peg(x, w, b, grid_shape=(2, 2), has_class_token=1)
+        with pytest.raises(TypeError, match=r"^class_token must be True or False, got class_token=1"):
+            peg(x, w, b, grid_shape=(2, 2), class_token=1)
 
     def test_grid_shape_is_required(self):
         x, w, b = self.args()
         with pytest.raises(TypeError, match="grid_shape"):
             peg(x, w, b)
+
+
+class TestPegDeprecatedHasClassToken:
+    """``has_class_token=`` is the former name of ``class_token=``: it warns and gives the same bits."""
+
+    @pytest.mark.parametrize("class_token", [False, True])
+    def test_old_name_warns_and_gives_the_same_result(self, class_token):
+        rng = np.random.default_rng(31)
+        tokens = rng.standard_normal((2, 6 + class_token, 3))
+        weight, bias = rng.standard_normal((3, 1, 3, 3)), rng.standard_normal(3)
+        with pytest.warns(DeprecationWarning, match=r"^peg\(\): has_class_token= is deprecated; use class_token= "
+                                                    r"instead$") as record:
+            old = peg(tokens, weight, bias, grid_shape=(2, 3), has_class_token=class_token)
+        assert record[0].filename == __file__  # points at the caller
+        np.testing.assert_array_equal(old, peg(tokens, weight, bias, grid_shape=(2, 3), class_token=class_token))
+
+    def test_both_names_are_refused(self):
+        tokens = np.ones((1, 5, 1))
+        with pytest.raises(TypeError, match=r"^peg\(\) got both class_token= and its deprecated name "
+                                            r"has_class_token=; pass class_token= only$"):
+            peg(tokens, np.ones((1, 1, 3, 3)), [0.0], grid_shape=(2, 2), class_token=True, has_class_token=True)
+
+    def test_old_name_is_still_checked(self):
+        x, w, b = np.ones((1, 4, 2)), np.ones((2, 1, 3, 3)), np.zeros(2)
+        with pytest.warns(DeprecationWarning), pytest.raises(
+            TypeError, match=r"^has_class_token must be True or False, got has_class_token=1"
+        ):
+            peg(x, w, b, grid_shape=(2, 2), has_class_token=1)
+
+    def test_same_name_as_sincos_2d_encoding(self):
+        assert inspect.signature(peg).parameters["class_token"].default is False
+        assert inspect.signature(sincos_2d_encoding).parameters["class_token"].default is False

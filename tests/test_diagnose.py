@@ -25,7 +25,7 @@ from posref.golden.registry import build_cases
 IDS = [
     "apply_rope.half.short", "apply_rope.half.hard_positions", "sinusoidal_encoding.interleaved.dim",
     "sinusoidal_encoding.concat.dim", "t5_relative_bucket.bidirectional.b32.d128", "t5_relative_bucket.causal.b32.d128",
-    "alibi_slopes.paper.h12", "yarn_frequencies.llama2.truncate", "dynamic_ntk_frequencies.l0_4096.len8192",
+    "alibi_slopes.h12", "yarn_frequencies.llama2.truncate", "dynamic_ntk_frequencies.l0_4096.len8192",
     "ntk_scaled_frequencies.d128.b10000.s4", "rope_cos_sin.half.hard_positions",
 ]
 CASE = {c.id: c for c in build_cases([s for s in CASES if s.id in IDS], dtypes=["float32", "bfloat16"])}
@@ -190,7 +190,7 @@ def test_a_t5_bucket_with_the_direction_flipped_is_named(case_id):
 
 
 def test_geometric_alibi_slopes_for_twelve_heads_are_named():
-    found = diagnosed("alibi_slopes.paper.h12", alibi_slopes=geometric_slopes)
+    found = diagnosed("alibi_slopes.h12", alibi_slopes=geometric_slopes)
     assert found.overrides == {"rule": "geometric"}
 
 

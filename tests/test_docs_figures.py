@@ -370,8 +370,9 @@ def test_contributor_page_names_every_family(site):
     families = sorted({entry.family for entry in posref.spec_functions()})
     missing = [family for family in families if not re.search(rf"(?<![\w]){re.escape(family)}(?![\w])", text)]
     assert not missing, f"families not named on the contributor page: {missing}"
-    for piece in ("posref/golden/cases.py", "posref/golden/cases_field.py", "posref/conformance/tolerance.py",
-                  "posref/conformance/fuzz.py", "tests/meta/broken.py", "docs/families/"):
+    for piece in ("posref/golden/cases/<family>.py", "posref/tolerance/<family>.py", "posref/golden/strategies.py",
+                  "tests/test_<family>.py", "tests/meta/broken.py", "docs/families/", "tests/test_layers.py",
+                  "tests/test_family_layout.py"):
         assert piece in text, f"the contributor page does not say where {piece} fits"
     # Each family's row links the page that documents it.
     for family in families:

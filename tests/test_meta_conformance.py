@@ -8,13 +8,12 @@ breaks, in every dtype where the bug exists, bfloat16 included.  Together
 they pin the tolerance classes of :mod:`posref.conformance.tolerance` from
 both sides.
 
-The cases are the golden cases of the RoPE, RoPE-scaling, sinusoidal,
-learned, ALiBi and T5 families and those of the field's functions that
-have a dedicated model (``FIELD_FUNCTIONS``: xPos, M-RoPE, axial RoPE, the
-2-D sine-cosine and Transformer-XL tables, Sandwich, KERPLE, FIRE's
-normalised distance, Shaw's logits and values, Transformer-XL's and DeBERTa's
-scores, PEG, Fourier features,
-softmax attention, FIRE's MLP bias, CoPE, FoPE), far positions included.  ``EXTRA_CASES`` adds
+The cases are the golden cases, far positions included, of every spec
+function the correct implementation has a method for (a method named
+after a catalogue entry is found by its name; nothing lists them by hand).
+Every error model a golden case names, except ``exact``, must be exercised
+that way and caught at least once by a broken variant
+(:func:`test_every_error_model_is_pinned_from_both_sides`).  ``EXTRA_CASES`` adds
 regions the golden corpus does not cover yet: ALiBi slopes that are not
 powers of two at distances above 256, a padding position for learned
 tables with an offset, and partial rotary over the first pairs of the half
@@ -43,14 +42,6 @@ from posref.golden.registry import Arange, CaseSpec, Integers, Normal, Values, b
 from tests.meta import broken, correct
 
 DTYPES = ("float32", "float16", "bfloat16")
-FAMILIES = ["rope", "rope_scaling", "sinusoidal", "learned", "alibi", "t5"]
-#: Functions of the other families whose golden cases have a dedicated error model.
-FIELD_FUNCTIONS = ("xpos_scales", "apply_xpos", "mrope_angles", "apply_mrope", "axial_rope_angles", "apply_axial_rope",
-                   "sincos_2d_encoding", "transformer_xl_relative_encoding", "sandwich_bias", "kerple_log_bias",
-                   "kerple_power_bias", "fire_normalized_distance", "shaw_relative_logits",
-                   "shaw_relative_values", "transformer_xl_scores", "deberta_relative_scores", "peg",
-                   "fourier_features", "attention", "fire_bias",
-                   "cope_positions", "cope_bias", "apply_fope")
 FAILED = ("fail", "crash", "wrong_error", "error", "timeout")
 
 _SLOPES12 = [2.0 ** -k for k in range(1, 9)] + [2.0 ** (-(2 * k - 1) / 2) for k in range(1, 5)]
@@ -84,7 +75,7 @@ EXTRA_CASES = [
 
 @functools.lru_cache(maxsize=None)
 def all_cases():
-    specs = [c for c in CASES if posref.SPEC_FUNCTIONS[c.function].family in FAMILIES or c.function in FIELD_FUNCTIONS]
+    specs = [c for c in CASES if c.function in correct.FUNCTIONS]
     return tuple(build_cases(specs) + build_cases(EXTRA_CASES))
 
 
@@ -117,9 +108,22 @@ def _table(shares):
 # -- safety: correct code passes ------------------------------------------------------------
 
 
-def test_correct_implementations_cover_the_golden_functions():
-    golden = {c.function for c in all_cases()}
-    assert golden <= set(correct.FUNCTIONS), sorted(golden - set(correct.FUNCTIONS))
+def test_every_error_model_is_pinned_from_both_sides():
+    """Each tolerance class of a golden case is run by the correct code and attacked by a broken one."""
+    used = {}
+    for case in CASES:
+        if case.expect_error is None and case.tolerance != "exact":
+            used.setdefault(case.tolerance, set()).add(case.function)
+    attacked = {name for cls in broken.BROKEN for name in cls.targets}
+    unsafe = {t: sorted(fs) for t, fs in used.items() if not fs & set(correct.FUNCTIONS)}
+    blunt = {t: sorted(fs) for t, fs in used.items() if not fs & attacked}
+    assert not unsafe, f"error models no correct implementation exercises: {unsafe}"
+    assert not blunt, f"error models no broken implementation attacks: {blunt}"
+
+
+def test_extra_cases_target_functions_the_correct_code_implements():
+    missing = sorted({c.function for c in EXTRA_CASES} - set(correct.FUNCTIONS))
+    assert not missing, missing
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

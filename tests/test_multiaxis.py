@@ -8,6 +8,7 @@ tests; they share no code with posref).
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import mpmath
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from oracles import rotate_pairs_complex  # apply_rotary as a complex product
 
 from posref import (
     apply_axial_rope,
@@ -35,23 +37,6 @@ finite_floats = st.floats(-10.0, 10.0, allow_nan=False, allow_infinity=False)
 
 def vectors(d):
     return hnp.arrays(np.float64, (d,), elements=finite_floats)
-
-
-def rotate_pairs_complex(x, angles, layout):
-    """Rotate pairs of x by complex multiplication (a second formulation of apply_rotary)."""
-    x = np.asarray(x, dtype=np.float64)
-    half = x.shape[-1] // 2
-    if layout == "interleaved":
-        z = x[..., 0::2] + 1j * x[..., 1::2]
-    else:
-        z = x[..., :half] + 1j * x[..., half:]
-    z = z * np.exp(1j * np.asarray(angles))
-    out = np.empty(z.shape[:-1] + (2 * half,))
-    if layout == "interleaved":
-        out[..., 0::2], out[..., 1::2] = z.real, z.imag
-    else:
-        out[..., :half], out[..., half:] = z.real, z.imag
-    return out
 
 
 # =========================================================================================
@@ -575,11 +560,15 @@ class TestApplyAxialRope:
 # =========================================================================================
 
 
-def mrope_axis_loop(section, half, interleaved):
+#: ``section_order`` by whether the sections go round robin (the oracles below take the bool).
+ORDERS = {False: "blocks", True: "round_robin"}
+
+
+def mrope_axis_loop(section, half, round_robin):
     """Which coordinate drives each pair, one pair at a time from the rules in the docstring."""
     axes = []
     for i in range(half):
-        if not interleaved:
+        if not round_robin:
             if i < section[0]:
                 axes.append(0)
             elif i < section[0] + section[1]:
@@ -595,9 +584,9 @@ def mrope_axis_loop(section, half, interleaved):
     return axes
 
 
-def mrope_loop(positions, dim, base, section, interleaved):
+def mrope_loop(positions, dim, base, section, round_robin):
     positions = np.asarray(positions, dtype=np.float64).reshape(3, -1)
-    axes = mrope_axis_loop(section, dim // 2, interleaved)
+    axes = mrope_axis_loop(section, dim // 2, round_robin)
     out = np.empty((positions.shape[1], dim // 2))
     for n in range(positions.shape[1]):
         for i, a in enumerate(axes):
@@ -605,11 +594,11 @@ def mrope_loop(positions, dim, base, section, interleaved):
     return out
 
 
-def hf_mrope_cos_sin(positions, dim, base, section, interleaved):
+def hf_mrope_cos_sin(positions, dim, base, section, round_robin):
     """Hugging Face style: per-axis freqs (3, N, D/2); contiguous split of cat(f, f) or interleaved overwrite."""
     inv = 1.0 / base ** (np.arange(0, dim, 2) / dim)
     freqs = np.asarray(positions, dtype=np.float64)[:, :, None] * inv  # (3, N, D/2)
-    if interleaved:
+    if round_robin:  # Hugging Face apply_interleaved_mrope
         f = freqs[0].copy()
         for axis, offset in ((1, 1), (2, 2)):
             idx = slice(offset, section[axis] * 3, 3)
@@ -635,8 +624,8 @@ contiguous_cases = st.sampled_from([8, 16, 32, 128]).flatmap(
         st.just(d), st.lists(st.integers(0, d // 2), min_size=2, max_size=2).map(lambda c: _section(d, c))
     )
 )
-# sections that fit the interleaved pattern: (dim, section)
-interleaved_cases = st.sampled_from(
+# sections that fit the round-robin pattern: (dim, section)
+round_robin_cases = st.sampled_from(
     [
         (8, (2, 1, 1)),
         (16, (4, 2, 2)),
@@ -655,7 +644,7 @@ class TestMropeAngles:
             mrope_angles([1, 2, 3], 8, mrope_section=[2, 1, 1]), [1.0, 0.1, 0.02, 0.003], rtol=1e-15
         )
         np.testing.assert_allclose(
-            mrope_angles([1, 2, 3], 8, mrope_section=[2, 1, 1], interleaved=True), [1.0, 0.2, 0.03, 0.001], rtol=1e-15
+            mrope_angles([1, 2, 3], 8, mrope_section=[2, 1, 1], section_order="round_robin"), [1.0, 0.2, 0.03, 0.001], rtol=1e-15
         )
 
     @pytest.mark.parametrize("axis", [0, 1, 2])
@@ -669,10 +658,10 @@ class TestMropeAngles:
 
     @pytest.mark.parametrize("axis", [0, 1, 2])
     def test_qwen3_vl_sections(self, axis):
-        # [24, 20, 20], interleaved: H pairs 1, 4, ..., 58; W 2, 5, ..., 59; T the rest (0, 3, ..., 57, 60..63)
+        # [24, 20, 20], round robin: H pairs 1, 4, ..., 58; W 2, 5, ..., 59; T the rest (0, 3, ..., 57, 60..63)
         pos = np.zeros(3)
         pos[axis] = 1.0
-        driven = np.flatnonzero(mrope_angles(pos, 128, mrope_section=[24, 20, 20], interleaved=True))
+        driven = np.flatnonzero(mrope_angles(pos, 128, mrope_section=[24, 20, 20], section_order="round_robin"))
         expected = {
             0: list(range(0, 60, 3)) + [60, 61, 62, 63],
             1: list(range(1, 60, 3)),
@@ -682,7 +671,7 @@ class TestMropeAngles:
         assert len(expected) == [24, 20, 20][axis]
 
     @pytest.mark.parametrize(
-        "interleaved,dim,section",
+        "round_robin,dim,section",
         [
             (False, 8, (2, 1, 1)),
             (False, 128, (16, 24, 24)),
@@ -694,15 +683,15 @@ class TestMropeAngles:
             (True, 64, (11, 11, 10)),
         ],
     )
-    def test_matches_per_pair_loop(self, interleaved, dim, section):
+    def test_matches_per_pair_loop(self, round_robin, dim, section):
         pos = np.random.default_rng(8).integers(0, 5000, size=(3, 7))
-        got = mrope_angles(pos, dim, mrope_section=section, interleaved=interleaved, base=1e6)
-        np.testing.assert_allclose(got, mrope_loop(pos, dim, 1e6, section, interleaved), rtol=1e-13, atol=1e-15)
+        got = mrope_angles(pos, dim, mrope_section=section, section_order=ORDERS[round_robin], base=1e6)
+        np.testing.assert_allclose(got, mrope_loop(pos, dim, 1e6, section, round_robin), rtol=1e-13, atol=1e-15)
 
     def test_mpmath(self):
         mpmath.mp.dps = 40
         pos = [123_456, 789, 1011]
-        got = mrope_angles(pos, 128, mrope_section=[24, 20, 20], interleaved=True, base=5e6)
+        got = mrope_angles(pos, 128, mrope_section=[24, 20, 20], section_order="round_robin", base=5e6)
         axes = mrope_axis_loop((24, 20, 20), 64, True)
         for i in (0, 1, 2, 33, 60, 63):
             exact = pos[axes[i]] * mpmath.power(mpmath.mpf(5e6), -mpmath.mpf(2 * i) / 128)
@@ -715,19 +704,19 @@ class TestMropeAngles:
             mrope_angles([p, p, p], dim, mrope_section=section, base=base), rope_angles(p, dim, base=base)
         )
 
-    @given(case=interleaved_cases, p=st.integers(0, 1_000_000), base=st.floats(1.5, 1e7))
-    def test_equal_rows_give_1d_rope_interleaved(self, case, p, base):
+    @given(case=round_robin_cases, p=st.integers(0, 1_000_000), base=st.floats(1.5, 1e7))
+    def test_equal_rows_give_1d_rope_round_robin(self, case, p, base):
         dim, section = case
-        got = mrope_angles([p, p, p], dim, mrope_section=section, base=base, interleaved=True)
+        got = mrope_angles([p, p, p], dim, mrope_section=section, base=base, section_order="round_robin")
         np.testing.assert_array_equal(got, rope_angles(p, dim, base=base))
 
-    @given(case=st.one_of(contiguous_cases.map(lambda c: c + (False,)), interleaved_cases.map(lambda c: c + (True,))))
+    @given(case=st.one_of(contiguous_cases.map(lambda c: c + (False,)), round_robin_cases.map(lambda c: c + (True,))))
     def test_each_coordinate_drives_its_section_size(self, case):
-        dim, section, interleaved = case
+        dim, section, round_robin = case
         for axis in range(3):
             pos = np.zeros(3)
             pos[axis] = 7.0
-            driven = np.count_nonzero(mrope_angles(pos, dim, mrope_section=section, interleaved=interleaved))
+            driven = np.count_nonzero(mrope_angles(pos, dim, mrope_section=section, section_order=ORDERS[round_robin]))
             assert driven == section[axis]
 
     def test_shape(self):
@@ -790,21 +779,21 @@ class TestMropeAngles:
             ),
             (
                 ([1, 2, 3], 4),
-                {"mrope_section": [0, 1, 1], "interleaved": True},
+                {"mrope_section": [0, 1, 1], "section_order": "round_robin"},
                 ValueError,
-                r"^mrope_section=\[0, 1, 1\] does not fit the interleaved layout: .* below dim/2 = 2",
+                r"^mrope_section=\[0, 1, 1\] does not fit section_order='round_robin': .* below dim/2 = 2",
             ),
             (
                 ([1, 2, 3], 128),
-                {"mrope_section": [16, 24, 24], "interleaved": True},
+                {"mrope_section": [16, 24, 24], "section_order": "round_robin"},
                 ValueError,
-                r"^mrope_section=\[16, 24, 24\] does not fit the interleaved layout: .* below dim/2 = 64",
+                r"^mrope_section=\[16, 24, 24\] does not fit section_order='round_robin': .* below dim/2 = 64",
             ),
             (
                 ([1, 2, 3], 8),
-                {"mrope_section": [2, 1, 1], "interleaved": 1},
-                TypeError,
-                r"^interleaved must be True or False",
+                {"mrope_section": [2, 1, 1], "section_order": "interleaved"},
+                ValueError,
+                r"^section_order must be one of 'blocks', 'round_robin', got section_order='interleaved'$",
             ),
             (
                 ([1, 2, 3], 8),
@@ -831,27 +820,27 @@ class TestMropeAngles:
 
 class TestApplyMrope:
     @pytest.mark.parametrize(
-        "interleaved,dim,section",
+        "round_robin,dim,section",
         [(False, 32, (4, 6, 6)), (False, 128, (16, 24, 24)), (True, 128, (24, 20, 20)), (True, 16, (4, 2, 2))],
     )
-    def test_hugging_face_recipe(self, interleaved, dim, section):
+    def test_hugging_face_recipe(self, round_robin, dim, section):
         rng = np.random.default_rng(9)
         pos = rng.integers(0, 3000, size=(3, 6))
         x = rng.standard_normal((6, dim))
-        cos, sin = hf_mrope_cos_sin(pos, dim, 1e6, section, interleaved)
+        cos, sin = hf_mrope_cos_sin(pos, dim, 1e6, section, round_robin)
         rotate_half = np.concatenate([-x[:, dim // 2 :], x[:, : dim // 2]], axis=-1)
         expected = x * cos + rotate_half * sin
-        got = apply_mrope(x, pos, base=1e6, mrope_section=section, interleaved=interleaved)
+        got = apply_mrope(x, pos, base=1e6, mrope_section=section, section_order=ORDERS[round_robin])
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
     @pytest.mark.parametrize("layout", ["half", "interleaved"])
-    @pytest.mark.parametrize("interleaved", [False, True])
-    def test_matches_complex_rotation_of_loop_angles(self, layout, interleaved):
+    @pytest.mark.parametrize("round_robin", [False, True])
+    def test_matches_complex_rotation_of_loop_angles(self, layout, round_robin):
         rng = np.random.default_rng(10)
         pos = rng.integers(0, 100, size=(3, 4))
         x = rng.standard_normal((4, 32))
-        angles = mrope_loop(pos, 32, 10_000.0, (6, 5, 5), interleaved)
-        got = apply_mrope(x, pos, mrope_section=(6, 5, 5), interleaved=interleaved, layout=layout)
+        angles = mrope_loop(pos, 32, 10_000.0, (6, 5, 5), round_robin)
+        got = apply_mrope(x, pos, mrope_section=(6, 5, 5), section_order=ORDERS[round_robin], layout=layout)
         np.testing.assert_allclose(got, rotate_pairs_complex(x, angles, layout), rtol=1e-12, atol=1e-13)
 
     @given(
@@ -861,8 +850,8 @@ class TestApplyMrope:
         case=st.sampled_from([((4, 2, 2), False), ((4, 2, 2), True), ((0, 0, 8), False), ((8, 0, 0), True)]),
     )
     def test_equal_rows_give_1d_rope(self, x, p, layout, case):
-        section, interleaved = case
-        got = apply_mrope(x, [p, p, p], mrope_section=section, interleaved=interleaved, layout=layout)
+        section, round_robin = case
+        got = apply_mrope(x, [p, p, p], mrope_section=section, section_order=ORDERS[round_robin], layout=layout)
         np.testing.assert_array_equal(got, apply_rotary(x, rope_angles(p, 16), layout=layout))
 
     @given(
@@ -871,11 +860,11 @@ class TestApplyMrope:
         pq=st.lists(st.integers(0, 500), min_size=3, max_size=3),
         pk=st.lists(st.integers(0, 500), min_size=3, max_size=3),
         shift=st.lists(st.integers(0, 500), min_size=3, max_size=3),
-        interleaved=st.booleans(),
+        round_robin=st.booleans(),
     )
-    def test_score_depends_on_coordinate_offsets_only(self, q, k, pq, pk, shift, interleaved):
+    def test_score_depends_on_coordinate_offsets_only(self, q, k, pq, pk, shift, round_robin):
         def score(a, b):
-            opts = {"mrope_section": (4, 2, 2), "interleaved": interleaved, "base": 100.0}
+            opts = {"mrope_section": (4, 2, 2), "section_order": ORDERS[round_robin], "base": 100.0}
             return apply_mrope(q, a, **opts) @ apply_mrope(k, b, **opts)
 
         moved_q = [a + s for a, s in zip(pq, shift)]
@@ -909,9 +898,9 @@ class TestApplyMrope:
             ),
             (
                 (np.ones(4), [0, 0, 0]),
-                {"mrope_section": [0, 1, 1], "interleaved": True},
+                {"mrope_section": [0, 1, 1], "section_order": "round_robin"},
                 ValueError,
-                r"^mrope_section=\[0, 1, 1\] does not fit the interleaved layout",
+                r"^mrope_section=\[0, 1, 1\] does not fit section_order='round_robin'",
             ),
             (
                 (np.ones((3, 8)), np.zeros((3, 2))),
@@ -934,9 +923,9 @@ class TestApplyMrope:
             ),
             (
                 (np.ones(8), [0, 0, 0]),
-                {"mrope_section": [2, 1, 1], "interleaved": "no"},
-                TypeError,
-                r"^interleaved must be True or False",
+                {"mrope_section": [2, 1, 1], "section_order": True},
+                ValueError,
+                r"^section_order must be one of 'blocks', 'round_robin', got section_order=True$",
             ),
             (
                 (np.ones(8), [0, 0, 0]),
@@ -955,6 +944,47 @@ class TestApplyMrope:
     def test_errors(self, args, kwargs, exc, match):
         with pytest.raises(exc, match=match):
             apply_mrope(*args, **kwargs)
+
+
+class TestMropeDeprecatedInterleaved:
+    """``interleaved=`` is the former name of ``section_order=``: it warns and gives the same bits."""
+
+    @pytest.mark.parametrize("function", ["mrope_angles", "apply_mrope"])
+    @pytest.mark.parametrize("round_robin", [False, True])
+    def test_old_name_warns_and_gives_the_same_result(self, function, round_robin):
+        pos = np.random.default_rng(12).integers(0, 1000, size=(3, 5))
+        if function == "mrope_angles":
+            def call(**order):
+                return mrope_angles(pos, 16, mrope_section=(4, 2, 2), base=1e6, **order)
+        else:
+            x = np.random.default_rng(13).standard_normal((5, 16))
+
+            def call(**order):
+                return apply_mrope(x, pos, mrope_section=(4, 2, 2), base=1e6, **order)
+
+        with pytest.warns(DeprecationWarning, match=rf"^{function}\(\): interleaved= is deprecated; "
+                                                    r"use section_order= instead$") as record:
+            old = call(interleaved=round_robin)
+        assert record[0].filename == __file__  # points at the caller
+        np.testing.assert_array_equal(old, call(section_order=ORDERS[round_robin]))
+
+    @pytest.mark.parametrize("function", [mrope_angles, apply_mrope])
+    def test_both_names_are_refused(self, function):
+        args = ([1, 2, 3], 8) if function is mrope_angles else (np.ones(8), [1, 2, 3])
+        name = function.__name__
+        with pytest.raises(TypeError, match=rf"^{name}\(\) got both section_order= and its deprecated name "
+                                            r"interleaved=; pass section_order= only$"):
+            function(*args, mrope_section=[2, 1, 1], section_order="round_robin", interleaved=True)
+
+    def test_old_name_is_still_checked(self):
+        with pytest.warns(DeprecationWarning), pytest.raises(TypeError, match=r"^interleaved must be True or False"):
+            mrope_angles([1, 2, 3], 8, mrope_section=[2, 1, 1], interleaved=1)
+
+    def test_new_name_is_the_documented_default(self):
+        for function in (mrope_angles, apply_mrope):
+            parameters = inspect.signature(function).parameters
+            assert parameters["section_order"].default == "blocks"
+            assert parameters["interleaved"].default is None
 
 
 # =========================================================================================

@@ -15,8 +15,10 @@ import scipy.linalg
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from oracles import rotate_pairs_complex as _rope_complex  # RoPE as the complex product (x_a + i x_b) exp(i phi)
 
 from posref import apply_rope, apply_rotary, rope_angles, rope_cos_sin, rope_frequencies
+from posref.rope import rotated_channels
 
 EPS = np.finfo(np.float64).eps
 
@@ -47,23 +49,6 @@ def _rotation_matrix(angles, layout):
         r[i, i], r[i, i + half] = c, -s
         r[i + half, i], r[i + half, i + half] = s, c
     return r
-
-
-def _rope_complex(x, angles, layout):
-    """RoPE as the complex product (x_a + i x_b) exp(i phi)."""
-    x = np.asarray(x, dtype=np.float64)
-    half = x.shape[-1] // 2
-    if layout == "interleaved":
-        z = x[..., 0::2] + 1j * x[..., 1::2]
-    else:
-        z = x[..., :half] + 1j * x[..., half:]
-    w = z * np.exp(1j * np.asarray(angles))
-    out = np.empty(w.shape[:-1] + (2 * half,))
-    if layout == "interleaved":
-        out[..., 0::2], out[..., 1::2] = w.real, w.imag
-    else:
-        out[..., :half], out[..., half:] = w.real, w.imag
-    return out
 
 
 def _rotate_half(x):
@@ -511,3 +496,74 @@ class TestApplyRope:
     def test_errors(self, x, positions, kwargs, error, match):
         with pytest.raises(error, match=match):
             apply_rope(x, positions, **kwargs)
+
+
+# --------------------------------------------------------------------------
+# rotated_channels (a helper, not a spec function)
+
+
+class TestRotatedChannels:
+    # the sets written out from apply_rope's docstring, one case at a time
+    @pytest.mark.parametrize(
+        "head_dim,rotary_dim,rotated_slice,layout,expected",
+        [
+            (8, 4, "first", "half", [0, 1, 2, 3]),
+            (8, 4, "first", "interleaved", [0, 1, 2, 3]),
+            (8, 4, "last", "half", [4, 5, 6, 7]),
+            (8, 2, "last", "interleaved", [6, 7]),
+            (8, 4, "first_pairs", "half", [0, 1, 4, 5]),
+            (12, 4, "first_pairs", "half", [0, 1, 6, 7]),
+            (8, 4, "first_pairs", "interleaved", [0, 1, 2, 3]),
+            (6, None, "last", "half", [0, 1, 2, 3, 4, 5]),
+            (6, 6, "first_pairs", "half", [0, 1, 2, 3, 4, 5]),
+        ],
+    )
+    def test_hand_values(self, head_dim, rotary_dim, rotated_slice, layout, expected):
+        got = rotated_channels(head_dim, rotary_dim=rotary_dim, rotated_slice=rotated_slice, layout=layout)
+        assert got.dtype == np.int64
+        assert got.tolist() == expected
+
+    @given(
+        half=st.integers(1, 8),
+        data=st.data(),
+        rotated_slice=st.sampled_from(["first", "last", "first_pairs"]),
+        layout=st.sampled_from(["half", "interleaved"]),
+        freq_denominator=st.sampled_from(["rotary_dim", "head_dim"]),
+    )
+    def test_are_the_channels_apply_rope_turns(self, half, data, rotated_slice, layout, freq_denominator):
+        # the listed channels, taken in order, are turned as one rotary_dim-wide head by apply_rotary;
+        # every other channel passes through bit for bit
+        head_dim = 2 * half
+        rotary_dim = 2 * data.draw(st.integers(1, half))
+        x = np.random.default_rng(head_dim * 100 + rotary_dim).standard_normal((3, head_dim))
+        positions = np.array([1.0, 7.0, 40.0])
+        options = {"rotary_dim": rotary_dim, "rotated_slice": rotated_slice, "layout": layout}
+        y = apply_rope(x, positions, freq_denominator=freq_denominator, **options)
+        channels = rotated_channels(head_dim, **options)
+        others = np.setdiff1d(np.arange(head_dim), channels)
+        np.testing.assert_array_equal(y[:, others], x[:, others])
+        denominator = rotary_dim if freq_denominator == "rotary_dim" else head_dim
+        angles = positions[:, None] * np.array(_theta(denominator, 10_000.0))[: rotary_dim // 2]
+        np.testing.assert_allclose(y[:, channels], _rope_complex(x[:, channels], angles, layout), rtol=1e-13,
+                                   atol=1e-13)
+
+    @pytest.mark.parametrize(
+        "args,kwargs,error,match",
+        [
+            ((7,), {}, ValueError, r"^head_dim must be a positive even integer, got head_dim=7$"),
+            ((8.0,), {}, TypeError, r"^head_dim must be a positive even integer, got head_dim=8.0 of type float$"),
+            ((8,), {"rotary_dim": 10}, ValueError,
+             r"^rotary_dim must be a positive even integer <= 8 \(head_dim\), got rotary_dim=10$"),
+            ((8,), {"rotary_dim": 3}, ValueError, r"^rotary_dim must be a positive even integer, got rotary_dim=3$"),
+            ((8,), {"rotated_slice": "middle"}, ValueError,
+             r"^rotated_slice must be one of 'first', 'last', 'first_pairs', got rotated_slice='middle'$"),
+            ((8,), {"layout": "neox"}, ValueError, r"^layout must be one of 'half', 'interleaved', got layout='neox'$"),
+        ],
+    )
+    def test_errors(self, args, kwargs, error, match):
+        with pytest.raises(error, match=match):
+            rotated_channels(*args, **kwargs)
+
+    def test_options_are_keyword_only(self):
+        with pytest.raises(TypeError):
+            rotated_channels(8, 4)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from posref import apply_rotary, apply_xpos, rope_angles, rope_frequencies, spec_functions, xpos_scales
+from posref.xpos import xpos_exponents, xpos_zeta
 
 dims = st.integers(1, 16).map(lambda k: 2 * k)
 centerings = st.sampled_from(["ceil_half", "floor_half", "none"])
@@ -281,3 +282,71 @@ ERRORS = [
 def test_error_messages(function, args, kwargs, exception, pattern):
     with pytest.raises(exception, match=pattern):
         function(*args, **kwargs)
+
+
+# -- helpers: xpos_zeta and xpos_exponents (not spec functions) ------------------------------------
+
+
+class TestXposHelpers:
+    @given(dim=dims)
+    def test_zeta_is_the_exact_ratio_rounded(self, dim):
+        # zeta_i = (2i + 0.4 d) / (1.4 d) = (5i + d) / (3.5 d) = (10 i + 2 d) / (7 d), exactly in rationals
+        expected = [float(Fraction(10 * i + 2 * dim, 7 * dim)) for i in range(dim // 2)]
+        np.testing.assert_allclose(xpos_zeta(dim), expected, rtol=2 * np.finfo(np.float64).eps, atol=0)
+        zeta = xpos_zeta(dim)
+        assert zeta.shape == (dim // 2,) and np.all(np.diff(zeta) > 0) and zeta[-1] < 1.0
+
+    @pytest.mark.parametrize(
+        "positions,centering,length,centred",
+        [
+            ([0, 1, 2, 3, 4], "ceil_half", None, [-3, -2, -1, 0, 1]),  # torchscale: min_pos = -5 // 2
+            ([0, 1, 2, 3, 4], "floor_half", None, [-2, -1, 0, 1, 2]),  # t - len(t) // 2
+            ([0, 1, 2, 3, 4], "none", None, [0, 1, 2, 3, 4]),
+            ([3], "ceil_half", None, [1]),  # N = 4, c = 3 - 2
+            ([0, 1], "ceil_half", 7, [-4, -3]),  # N = 7: ceil(7/2) = 4
+            ([0, 1], "floor_half", 7, [-3, -2]),
+        ],
+    )
+    def test_exponents_hand_values(self, positions, centering, length, centred):
+        got = xpos_exponents(positions, scale_base=4.0, centering=centering, sequence_length=length)
+        assert got.dtype == np.float64 and got.shape == (len(positions),)
+        np.testing.assert_array_equal(got, np.array(centred) / 4.0)
+
+    def test_exponents_keep_the_shape(self):
+        assert xpos_exponents(np.zeros((2, 3), dtype=np.int64)).shape == (2, 3)
+        assert xpos_exponents(3).shape == ()
+
+    @given(dim=dims, positions=hnp.arrays(np.int64, st.integers(1, 12), elements=st.integers(0, 3000)),
+           centering=centerings, scale_base=st.floats(8.0, 4096.0))
+    def test_scales_are_zeta_to_the_exponents(self, dim, positions, centering, scale_base):
+        e = xpos_exponents(positions, scale_base=scale_base, centering=centering)
+        zeta = xpos_zeta(dim)
+        up = xpos_scales(positions, dim, scale_base=scale_base, centering=centering)
+        down = xpos_scales(positions, dim, scale_base=scale_base, centering=centering, downscale=True)
+        np.testing.assert_allclose(up, zeta ** e[:, None], rtol=1e-13)
+        np.testing.assert_allclose(down, zeta ** -e[:, None], rtol=1e-13)
+
+    @pytest.mark.parametrize(
+        "function,args,kwargs,error,match",
+        [
+            (xpos_zeta, (7,), {}, ValueError, r"^dim must be a positive even integer, got dim=7$"),
+            (xpos_zeta, (4.0,), {}, TypeError, r"^dim must be a positive even integer, got dim=4.0 of type float$"),
+            (xpos_exponents, ([0, -1],), {}, ValueError, r"^positions must hold non-negative integers"),
+            (xpos_exponents, ([0.5],), {}, ValueError, r"^positions must hold non-negative integers"),
+            (xpos_exponents, ([0, 1],), {"scale_base": 0.0}, ValueError,
+             r"^scale_base must be a finite real number > 0.0, got scale_base=0.0$"),
+            (xpos_exponents, ([0, 1],), {"centering": "middle"}, ValueError,
+             r"^centering must be one of 'ceil_half', 'floor_half', 'none', got centering='middle'$"),
+            (xpos_exponents, ([0, 5],), {"sequence_length": 5}, ValueError,
+             r"^sequence_length must be greater than every position"),
+            (xpos_exponents, ([10**6],), {"centering": "none"}, ValueError,
+             r"^positions are too far from the centre for scale_base=512.0"),
+        ],
+    )
+    def test_errors(self, function, args, kwargs, error, match):
+        with pytest.raises(error, match=match):
+            function(*args, **kwargs)
+
+    def test_options_are_keyword_only(self):
+        with pytest.raises(TypeError):
+            xpos_exponents([0, 1], 512.0)

@@ -475,10 +475,10 @@ class FamilyMapDirective(SphinxDirective):
     def run(self):
         import posref
         from posref.conformance.fuzz import FUZZ_FUNCTIONS
-        from posref.golden.cases import CASES, NOT_GOLDEN
-        from posref.golden.cases_field import FIELD_CASES
+        from posref.golden.cases import CASES, FAMILY_MODULES, NOT_GOLDEN
 
-        field_ids = {c.id for c in FIELD_CASES}
+        case_files = {c.id: f"posref/golden/cases/{name}.py" for name, module in FAMILY_MODULES.items()
+                      for c in module.CASES}
         families: dict[str, list] = {}
         for entry in posref.spec_functions():
             families.setdefault(entry.family, []).append(entry)
@@ -494,7 +494,7 @@ class FamilyMapDirective(SphinxDirective):
             names = {e.name for e in entries}
             cases = [c for c in CASES if c.function in names]
             valid = sum(c.expect_error is None for c in cases)
-            files = sorted({"cases_field.py" if c.id in field_ids else "cases.py" for c in cases})
+            files = sorted({case_files[c.id] for c in cases})
             golden = f"{valid} + {len(cases) - valid} in " + ", ".join(f"``{f}``" for f in files) if cases else "none"
             skipped = sorted(names & set(NOT_GOLDEN))
             if skipped:

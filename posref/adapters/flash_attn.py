@@ -38,38 +38,31 @@ from __future__ import annotations
 
 import numpy as np
 
+from posref.adapters._cuda_rope import CUDA_DEVICES, CUDA_DTYPES, CudaRopeAdapter, cuda_kernel_available
 from posref.adapters._tensors import to_numpy, to_torch, torch_dtype
 
 ADAPTER_NAME = "flash-attn"
 ADAPTER_VERSION = "unchecked"
-ADAPTER_DTYPES = ("float32", "float16", "bfloat16")
-ADAPTER_DEVICES = ("cuda",)
+ADAPTER_DTYPES = CUDA_DTYPES
+ADAPTER_DEVICES = CUDA_DEVICES
+
+
+def _import_kernel():
+    from flash_attn.layers.rotary import apply_rotary_emb
+
+    return apply_rotary_emb
 
 
 def available():
-    try:
-        import torch
-    except Exception as exc:
-        return f"torch cannot be imported ({type(exc).__name__}: {exc})"
-    if not torch.cuda.is_available():
-        return "requires CUDA: flash-attn's rotary kernel is a Triton kernel and no CUDA device is available"
-    try:
-        from flash_attn.layers.rotary import apply_rotary_emb  # noqa: F401
-    except Exception as exc:
-        return f"flash-attn cannot be imported ({type(exc).__name__}: {exc}); pip install flash-attn"
-    return None
+    return cuda_kernel_available("flash-attn's rotary kernel", "flash-attn", _import_kernel)
 
 
 def make_adapter(*, dtype, device):
     return FlashAttnAdapter(dtype=dtype, device=device)
 
 
-class FlashAttnAdapter:
+class FlashAttnAdapter(CudaRopeAdapter):
     """flash-attn's apply_rotary_emb, called like posref's spec functions."""
-
-    def __init__(self, *, dtype, device):
-        self.dtype = dtype
-        self.device = device
 
     def _cos_sin(self, angles):
         import torch

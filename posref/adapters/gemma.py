@@ -66,6 +66,7 @@ import functools
 
 import numpy as np
 
+from posref.adapters._loading import load_package_file
 from posref.adapters._tensors import positions_as_int
 
 ADAPTER_NAME = "gemma"
@@ -84,19 +85,7 @@ _RELATIVE_PATH = ("gm", "math", "_positional_embeddings.py")
 @functools.lru_cache(maxsize=1)
 def _positional_embeddings():
     """``gemma/gm/math/_positional_embeddings.py``, loaded from its path (the package import pulls TensorFlow)."""
-    import importlib.util
-    import pathlib
-
-    spec = importlib.util.find_spec("gemma")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the gemma package is not installed")
-    path = pathlib.Path(list(spec.submodule_search_locations)[0]).joinpath(*_RELATIVE_PATH)
-    if not path.is_file():
-        raise ImportError(f"gemma has no {'/'.join(_RELATIVE_PATH)} (looked at {path})")
-    module_spec = importlib.util.spec_from_file_location("_posref_gemma_positional_embeddings", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
+    return load_package_file("gemma", _RELATIVE_PATH, "_posref_gemma_positional_embeddings")
 
 
 def available():

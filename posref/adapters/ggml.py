@@ -241,7 +241,8 @@ class GgmlAdapter:
         shape = positions.shape + (dim,)
         return cos.reshape(shape), sin.reshape(shape)
 
-    def apply_mrope(self, x, positions, /, *, base=10_000.0, mrope_section, interleaved=False, layout="half"):
+    def apply_mrope(self, x, positions, /, *, base=10_000.0, mrope_section, section_order="blocks", layout="half"):
+        interleaved = section_order == "round_robin"  # Qwen3-VL's pattern, or contiguous sections
         import ggml
 
         if layout != "half":

@@ -208,7 +208,7 @@ class KerasHubAdapter:
         return np.asarray(alibi_class(alibi_bias_max=max_bias)._get_slopes(num_heads), dtype=np.float64)
 
     def alibi_bias(self, slopes, query_positions, key_positions, /, *, form="distance", causal=True, scale=1.0):
-        from posref.golden.registry import round_to
+        from posref.adapters.tensors import round_to
 
         if form != "last_key_anchored":
             raise NotImplementedError(

@@ -35,38 +35,31 @@ from __future__ import annotations
 
 import numpy as np
 
+from posref.adapters._cuda_rope import CUDA_DEVICES, CUDA_DTYPES, CudaRopeAdapter, cuda_kernel_available
 from posref.adapters._tensors import to_numpy, to_torch, torch_dtype
 
 ADAPTER_NAME = "liger-kernel"
 ADAPTER_VERSION = "unchecked"
-ADAPTER_DTYPES = ("float32", "float16", "bfloat16")
-ADAPTER_DEVICES = ("cuda",)
+ADAPTER_DTYPES = CUDA_DTYPES
+ADAPTER_DEVICES = CUDA_DEVICES
+
+
+def _import_kernel():
+    from liger_kernel.transformers.rope import liger_rotary_pos_emb
+
+    return liger_rotary_pos_emb
 
 
 def available():
-    try:
-        import torch
-    except Exception as exc:
-        return f"torch cannot be imported ({type(exc).__name__}: {exc})"
-    if not torch.cuda.is_available():
-        return "requires CUDA: Liger-Kernel's RoPE is a Triton kernel and no CUDA device is available"
-    try:
-        from liger_kernel.transformers.rope import liger_rotary_pos_emb  # noqa: F401
-    except Exception as exc:
-        return f"liger-kernel cannot be imported ({type(exc).__name__}: {exc}); pip install liger-kernel"
-    return None
+    return cuda_kernel_available("Liger-Kernel's RoPE", "liger-kernel", _import_kernel)
 
 
 def make_adapter(*, dtype, device):
     return LigerAdapter(dtype=dtype, device=device)
 
 
-class LigerAdapter:
+class LigerAdapter(CudaRopeAdapter):
     """Liger-Kernel's fused RoPE, called like posref's spec functions."""
-
-    def __init__(self, *, dtype, device):
-        self.dtype = dtype
-        self.device = device
 
     def apply_rope(self, x, positions, /, *, base=10_000.0, layout="half", rotary_dim=None,
                    rotated_slice="first", freq_denominator="rotary_dim", position_offset=0):

@@ -53,7 +53,7 @@ What it maps, and the library's conventions
 ``apply_mrope``
     ``MultimodalRotaryEmbedding(kv_channels=D, rotary_percent=1,
     rotary_base=base).forward(position_ids (3, B, T), mrope_section)``
-    (Qwen2-VL contiguous sections, ``interleaved=False``) and
+    (Qwen2-VL contiguous sections, ``section_order="blocks"``) and
     ``_apply_rotary_pos_emb_bshd``.
 ``t5_relative_bucket``
     ``RelativePositionEmbedding._relative_position_bucket`` (a copy of
@@ -224,7 +224,8 @@ class MegatronCoreAdapter:
         freqs = self._table(rope, top, r)[to_torch(p)]  # [N, 1, 1, r]
         return self._apply(x.reshape(-1, head_dim), freqs, layout == "interleaved").reshape(x.shape)
 
-    def apply_mrope(self, x, positions, /, *, base=10_000.0, mrope_section, interleaved=False, layout="half"):
+    def apply_mrope(self, x, positions, /, *, base=10_000.0, mrope_section, section_order="blocks", layout="half"):
+        interleaved = section_order == "round_robin"  # Qwen3-VL's pattern, or contiguous sections
         import torch
 
         rotary_pos_embedding, _, _ = _embeddings()

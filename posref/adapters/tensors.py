@@ -5,7 +5,9 @@ under test, and bfloat16 arrives as NumPy's ``ml_dtypes.bfloat16``, which
 ``torch.as_tensor`` and ``torch.from_numpy`` reject.  These functions make
 the conversion exact both ways: every bfloat16 value goes through float32,
 which holds it exactly.  Integer arrays (positions) become int64 tensors.
-They import torch or JAX only when called.
+They import torch or JAX only when called.  ``round_to`` (the same function
+as :func:`~posref.golden.registry.round_to`) rounds a float64 array to a
+dtype as posref rounds inputs, to nearest even.
 
 >>> import numpy as np, ml_dtypes
 >>> from posref.adapters.tensors import to_torch, from_torch
@@ -20,8 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from posref.adapters._tensors import positions_as_int, torch_dtype
+from posref.golden.registry import round_to
 
-__all__ = ["from_jax", "from_torch", "positions_as_int", "to_jax", "to_torch", "torch_dtype"]
+__all__ = ["from_jax", "from_torch", "positions_as_int", "round_to", "to_jax", "to_torch", "torch_dtype"]
 
 _FLOATS = ("float64", "float32", "float16", "bfloat16")
 

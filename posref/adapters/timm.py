@@ -30,7 +30,7 @@ What it maps, and the library's conventions
     ``timm.models.twins.PosConv``: a 3 x 3 depthwise ``Conv2d`` with bias,
     stride 1, padding 1, plus the residual, on the patch tokens in
     row-major order.  The adapter loads the case's kernel and bias into the
-    convolution.  Twins has no class token; for ``has_class_token=True``
+    convolution.  Twins has no class token; for ``class_token=True``
     the adapter passes only the patch tokens to ``PosConv`` and leaves the
     class token as it is, as CPVT does.  Kernels other than 3 x 3 cannot be
     expressed.
@@ -209,7 +209,7 @@ class TimmAdapter:
             table = table.reshape(width, height, dim).transpose(1, 0, 2).reshape(height * width, dim)
         return table
 
-    def peg(self, tokens, weight, bias, /, *, grid_shape, has_class_token=False):
+    def peg(self, tokens, weight, bias, /, *, grid_shape, class_token=False):
         import torch
 
         weight = np.asarray(weight)
@@ -219,7 +219,7 @@ class TimmAdapter:
         tokens = np.asarray(tokens)
         channels = tokens.shape[-1]
         module = twins.PosConv(channels, channels, stride=1).to(device=self.device, dtype=torch_dtype(self.dtype))
-        start = int(bool(has_class_token))
+        start = int(bool(class_token))
         with torch.no_grad():
             module.proj[0].weight.copy_(to_torch(weight, self.dtype, self.device))
             module.proj[0].bias.copy_(to_torch(bias, self.dtype, self.device))

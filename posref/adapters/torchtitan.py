@@ -77,6 +77,7 @@ import functools
 
 import numpy as np
 
+from posref.adapters._loading import load_package_file
 from posref.adapters._tensors import positions_as_int, to_numpy, to_torch, torch_available
 
 ADAPTER_NAME = "torchtitan"
@@ -96,19 +97,7 @@ _RELATIVE_PATH = ("models", "common", "rope.py")
 @functools.lru_cache(maxsize=1)
 def _rope():
     """``torchtitan/models/common/rope.py``, loaded from its path (the package's model imports pull triton)."""
-    import importlib.util
-    import pathlib
-
-    spec = importlib.util.find_spec("torchtitan")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the torchtitan package is not installed")
-    path = pathlib.Path(list(spec.submodule_search_locations)[0]).joinpath(*_RELATIVE_PATH)
-    if not path.is_file():
-        raise ImportError(f"torchtitan has no {'/'.join(_RELATIVE_PATH)} (looked at {path})")
-    module_spec = importlib.util.spec_from_file_location("_posref_torchtitan_rope", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
+    return load_package_file("torchtitan", _RELATIVE_PATH, "_posref_torchtitan_rope")
 
 
 def available():

@@ -52,8 +52,8 @@ What it maps, and the library's conventions
     ``"first"`` slice or the interleaved layout.
 ``apply_mrope``
     Qwen2-VL's ``Qwen2VLRotaryEmbedding`` (contiguous sections,
-    ``interleaved=False``) or Qwen3-VL's ``Qwen3VLTextRotaryEmbedding``
-    (``interleaved=True``), both with ``rope_parameters["mrope_section"]``
+    ``section_order="blocks"``) or Qwen3-VL's ``Qwen3VLTextRotaryEmbedding``
+    (``section_order="round_robin"``), both with ``rope_parameters["mrope_section"]``
     and position ids of shape ``(3, B, T)``; the sections are recomposed
     inside the rotary module, then Llama's ``apply_rotary_pos_emb``
     (``layout="half"`` only).
@@ -418,7 +418,8 @@ class TransformersAdapter:
             out, _ = apply_rotary_pos_emb(q, q, cos[:, None, :], sin[:, None, :])
         return to_numpy(out[:, 0, 0, :])
 
-    def apply_mrope(self, x, positions, /, *, base=10_000.0, mrope_section, interleaved=False, layout="half"):
+    def apply_mrope(self, x, positions, /, *, base=10_000.0, mrope_section, section_order="blocks", layout="half"):
+        interleaved = section_order == "round_robin"  # Qwen3-VL's pattern, or contiguous sections
         import torch
         from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 

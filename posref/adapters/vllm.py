@@ -101,8 +101,14 @@ key (``assert key is not None``): the adapter passes a copy of the query.
 ``llama3_scaled_frequencies``
     ``Llama3RotaryEmbedding._compute_inv_freq`` (``rope_type="llama3"``).
 ``alibi_slopes``
-    ``rule="paper"``: ``vllm.model_executor.models.bloom._get_alibi_slopes``
+    ``vllm.model_executor.models.bloom._get_alibi_slopes``
     (float32 powers of a float32 base; ``max_bias=8`` built in).
+``nope_attention_temperature``
+    ``Llama4Attention._get_attn_scale(positions)`` (Llama 4's NoPE
+    layers), called on an object holding only ``floor_scale`` and
+    ``attn_scale``: ``log(floor((p + 1.0) / floor_scale) + 1.0) *
+    attn_scale + 1.0`` in float32, returned as float32 (vLLM multiplies the
+    queries by it before casting them to the model dtype).
 
 Precision: the caches are float32 and then cast to the model dtype, so a
 float64 model would get float32 angles; float64 is not offered.
@@ -301,7 +307,8 @@ class VllmAdapter:
         rope = self._rope(head_dim, self._rows(top, r), is_neox_style=layout == "half", rope_parameters=params)
         return self._forward(rope, p, x.reshape(-1, head_dim), head_dim).reshape(x.shape)
 
-    def apply_mrope(self, x, positions, /, *, base=10_000.0, mrope_section, interleaved=False, layout="half"):
+    def apply_mrope(self, x, positions, /, *, base=10_000.0, mrope_section, section_order="blocks", layout="half"):
+        interleaved = section_order == "round_robin"  # Qwen3-VL's pattern, or contiguous sections
         self._check_layout(layout)
         x = np.asarray(x)
         head_dim = x.shape[-1]
@@ -420,6 +427,14 @@ class VllmAdapter:
         return to_numpy(rope._compute_inv_freq(float(base)))
 
     # -- ALiBi ------------------------------------------------------------------------------
+
+    def nope_attention_temperature(self, positions, /, *, floor_scale=8192, attn_scale=0.1):
+        import torch
+        from vllm.model_executor.models.llama4 import Llama4Attention
+
+        positions = torch.as_tensor(positions_as_int(positions))
+        holder = types.SimpleNamespace(floor_scale=float(floor_scale), attn_scale=float(attn_scale))
+        return to_numpy(Llama4Attention._get_attn_scale(holder, positions))[..., 0]
 
     def alibi_slopes(self, num_heads, /, *, rule="paper", max_bias=8.0):
         if rule != "paper" or max_bias != 8.0:

@@ -39,8 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from posref import _arith
-from posref._spec import SPEC_FUNCTIONS, spec_functions
+from posref import SPEC_FUNCTIONS, _arith, spec_functions
 from posref.conformance.compare import compare
 from posref.conformance.tolerance import UNIT_ROUNDOFF, CaseView, budgets, round_budget
 from posref.golden.case import GoldenCase

@@ -14,7 +14,8 @@ The adapter runs in a worker process unless ``in_process=True`` or it is an
 builds the cases, computes the expected values and budgets and compares in
 its own process.  A built-in adapter's known divergences
 (:mod:`posref.adapters.known`) apply by default: those cases report
-``known`` with their reason and do not fail the run unless ``strict``.
+``known`` with their reason and do not fail the run unless ``strict``;
+``resolve_known`` turns the ``known`` option into the list applied.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from posref.conformance.adapter import BUILTIN, DTYPES, Adapter, AdapterError, load_adapter
+from posref.conformance.known import known_divergences
 from posref.conformance.runner import FAILING, STATUSES, STRICT_FAILING, CaseResult, check_timeout, iter_results
 
-__all__ = ["CheckRun", "builtin_name", "check", "exit_code"]
+__all__ = ["CheckRun", "builtin_name", "check", "exit_code", "resolve_known"]
 
 
 def builtin_name(adapter: str | Adapter) -> str | None:
@@ -87,14 +89,36 @@ class CheckRun:
         return exit_code(self.results, strict=strict)
 
 
-def _known_for(adapter: Adapter, known) -> dict[str, str]:
+def resolve_known(adapter: str | Adapter, known, /, *, dtype: str | None = None) -> dict[str, str]:
+    """The known divergences a check of ``adapter`` applies, as case id -> reason.
+
+    Parameters
+    ----------
+    adapter : str or Adapter
+        The adapter checked: a name, module or path as :func:`check` takes it, or an
+        :class:`~posref.conformance.adapter.Adapter`.
+    known : bool, mapping or iterable of str
+        The ``known`` option of :func:`check`: True for the built-in list of a built-in
+        adapter (:mod:`posref.conformance.known`; empty for any other adapter); False or
+        None for none; a mapping ``case id -> reason``; or an iterable of case ids (no reason).
+    dtype : str, optional
+        The dtype whose built-in list applies; default the Adapter's own (required with
+        ``known=True`` and an adapter given by name).
+
+    Raises
+    ------
+    TypeError
+        If ``known`` is none of these, or the dtype of a built-in list is missing.
+    """
     if known is True:
         name = builtin_name(adapter)
         if name is None:
             return {}
-        from posref.adapters.known import known_divergences
-
-        return known_divergences(name, adapter.dtype)
+        if dtype is None:
+            if not isinstance(adapter, Adapter):
+                raise TypeError("dtype is required to find the built-in list of an adapter given by name")
+            dtype = adapter.dtype
+        return known_divergences(name, dtype)
     if known is False or known is None:
         return {}
     if isinstance(known, Mapping):
@@ -265,7 +289,7 @@ def check(
             if target is None:
                 target = host.configure(adapter, dtype, device)
             run.adapter = target
-            run.known = _known_for(target, known)
+            run.known = resolve_known(target, known)
         except AdapterError:
             if host is not None:
                 host.close()
@@ -314,7 +338,7 @@ def check(
 
 
 def _fuzz_names(families, functions) -> list[str]:
-    from posref._spec import SPEC_FUNCTIONS, spec_functions
+    from posref import SPEC_FUNCTIONS, spec_functions
     from posref.conformance.fuzz import FUZZ_FUNCTIONS
 
     spec_functions()

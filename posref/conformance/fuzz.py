@@ -26,6 +26,13 @@ whose ``<n>`` hypothesis draws like any other parameter.  With the same
 ``seed`` (and the same hypothesis version) a run draws the same cases and
 gives the same results.
 
+The strategies live next to their family's error models, one module per
+family in :mod:`posref.conformance.families`, each registered for one spec
+function with ``@strategy(function, tolerance=...)`` of
+``posref.conformance.families._draw`` (which also holds the drawing helpers
+they share); :data:`FUZZ_TOLERANCE` and :data:`FUZZ_FUNCTIONS` are read from
+those registrations.
+
 hypothesis is imported only when fuzzing starts; it ships with posref's
 ``test`` extra.
 """
@@ -33,7 +40,6 @@ hypothesis is imported only when fuzzing starts; it ships with posref's
 from __future__ import annotations
 
 import inspect
-import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -43,12 +49,11 @@ import numpy as np
 
 from posref._spec import SPEC_FUNCTIONS, spec_functions
 from posref._validate import ensure_int, ensure_real
-from posref.alibi import alibi_slopes
 from posref.conformance.adapter import DEFAULT_ONLY, Adapter, check_options, declared_options
 from posref.conformance.runner import FAILING, CaseResult, run_case
+from posref.conformance.families._draw import MAX_POSITION, SHORT_POSITION, STRATEGIES, composite
 from posref.golden.case import LOW_PRECISION_DTYPES
-from posref.golden.cases import HARD_POSITIONS
-from posref.golden.registry import Arange, CaseSpec, Integers, Normal, Uniform, Values, build_case
+from posref.golden.registry import Arange, CaseSpec, Normal, Values, build_case
 
 __all__ = [
     "FUZZ_FUNCTIONS",
@@ -65,71 +70,12 @@ __all__ = [
     "repro_snippet",
 ]
 
-#: Largest position a fuzzed RoPE, sinusoidal, ALiBi, T5 or Shaw case uses (about one million).
-MAX_POSITION = 2**20
-
-#: Largest position of a fuzzed xPos case: xPos scales grow like
-#: ``zeta ** (position / scale_base)`` and leave float32's range at long
-#: positions for small scale bases, which the spec rejects.
-SHORT_POSITION = 4096
-
 #: The tolerance class each fuzzed function is compared under: the class of
-#: that function's golden cases (:mod:`posref.golden.cases`).
+#: that function's golden cases, as its strategy registers it (one module per
+#: family in :mod:`posref.conformance.families`).  In catalogue order (family,
+#: then name).
 FUZZ_TOLERANCE: dict[str, str] = {
-    "rope_frequencies": "frequency",
-    "rope_angles": "angle",
-    "rope_cos_sin": "cos_sin",
-    "apply_rotary": "rotation",
-    "apply_rope": "rope",
-    "sinusoidal_encoding": "sinusoidal",
-    "learned_position_embedding": "gather",
-    "alibi_slopes": "linear_bias",
-    "alibi_bias": "linear_bias",
-    "t5_relative_bucket": "t5_bucket",
-    "t5_relative_bias": "t5_bias",
-    "shaw_relative_index": "exact",
-    "linear_scaled_frequencies": "frequency",
-    "ntk_scaled_frequencies": "frequency",
-    "dynamic_ntk_frequencies": "frequency",
-    "yarn_frequencies": "frequency",
-    "llama3_scaled_frequencies": "frequency",
-    "apply_xpos": "xpos",
-    "apply_mrope": "rope",
-    "yarn_attention_factor": "frequency",
-    "yarn_correction_range": "yarn_range",  # "exact" when truncate=True, as in the golden cases
-    "deepseek_softmax_scale": "frequency",
-    "dynamic_linear_frequencies": "frequency",
-    "ntk_fixed_frequencies": "frequency",
-    "qwen_dynamic_ntk_frequencies": "frequency",
-    "dynamic_ntk_sequence_length": "exact",
-    "longrope_frequencies": "frequency",
-    "longrope_attention_factor": "frequency",
-    "xpos_scales": "xpos_scale",
-    "fope_frequencies": "frequency",
-    "apply_fope": "fope",
-    "fourier_features": "fourier",
-    "nope": "gather",
-    "shaw_relative_embeddings": "gather",
-    "shaw_relative_logits": "contraction",
-    "shaw_relative_values": "contraction",
-    "attention": "softmax",
-    "transformer_xl_relative_encoding": "sinusoidal",
-    "transformer_xl_scores": "contraction",
-    "deberta_log_bucket": "exact",
-    "deberta_relative_scores": "contraction",
-    "kerple_log_bias": "kerple",
-    "kerple_power_bias": "kerple",
-    "sandwich_bias": "sandwich",
-    "fire_normalized_distance": "fire",
-    "fire_bias": "fire_mlp",
-    "cope_positions": "cope",
-    "cope_bias": "cope",
-    "peg": "contraction",
-    "sincos_2d_encoding": "sinusoidal",
-    "axial_rope_angles": "angle",
-    "apply_axial_rope": "rope",
-    "mrope_angles": "angle",
-    "mrope_position_ids": "exact",
+    entry.name: STRATEGIES[entry.name].tolerance for entry in spec_functions() if entry.name in STRATEGIES
 }
 
 #: Every function :func:`fuzz` can draw cases for, in the order it runs them.
@@ -148,641 +94,34 @@ def _not_retried(result: CaseResult) -> bool:
 #: Suffix of the description of a case whose options were moved inside the adapter's declaration.
 _FITTED = " (options fitted to the adapter's ADAPTER_OPTIONS)"
 
-#: Bases of released models; drawn alongside arbitrary bases in [2, 1e7].
-_COMMON_BASES = (10_000.0, 500_000.0, 1_000_000.0, 10.0)
-
 
 # -- strategies ------------------------------------------------------------------------------
 
 
-def _strategies(options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Callable[[], Any]]:
-    """Build the strategy of every fuzzed function (imports hypothesis).
+@dataclass(frozen=True)
+class DrawContext:
+    """What a registered strategy gets besides hypothesis' ``draw``.
 
-    ``options`` is a checked ``ADAPTER_OPTIONS`` declaration
-    (``posref.conformance.adapter.check_options``): every drawn case
-    keeps inside it (see :func:`_fit_options`).
+    ``function`` is the spec function it draws for, ``tolerance`` the class
+    it registered, and ``options`` a checked ``ADAPTER_OPTIONS`` declaration
+    (``posref.conformance.adapter.check_options``) that every drawn case
+    keeps inside (see :meth:`case`).
     """
-    from hypothesis import strategies as st
 
-    options = options or {}
+    function: str
+    tolerance: str
+    options: Mapping[str, Mapping[str, Any]]
 
-    case_number = st.integers(0, 2**32 - 1)
-
-    def even(low: int, high: int):
-        return st.integers(low // 2, high // 2).map(lambda k: 2 * k)
-
-    bases = st.one_of(st.sampled_from(_COMMON_BASES), st.floats(2.0, 1e7))
-    # the "elementwise" class has no angle term: bases of released models only, no tiny ones
-    model_bases = st.one_of(st.sampled_from(_COMMON_BASES[:3]), st.floats(1000.0, 1e7))
-    scaling_factors = st.one_of(st.sampled_from((1.0, 2.0, 4.0, 8.0, 16.0, 32.0)), st.floats(1.0, 64.0))
-    lengths = st.one_of(st.sampled_from((2048, 4096, 8192, 32_768, 131_072)), st.integers(1, 262_144))
-
-    def position(high: int):
-        hard = [p for p in HARD_POSITIONS if p <= high]
-        return st.one_of(st.integers(0, min(64, high)), st.sampled_from(hard), st.integers(0, high))
-
-    @st.composite
-    def positions_1d(draw, length: int, high: int = MAX_POSITION):
-        """``length`` positions: a run ``start, start + 1, ...`` or arbitrary values."""
-        if not draw(st.booleans()):
-            start = draw(position(max(high - length + 1, 0)))
-            return Arange(start, start + length)
-        return Values(draw(st.lists(position(high), min_size=length, max_size=length)), "int64")
-
-    @st.composite
-    def positions_nd(draw, high: int = MAX_POSITION):
-        """Positions of shape (T,) or (B, T)."""
-        length = draw(st.integers(1, 8))
-        if not draw(st.booleans()):
-            return draw(positions_1d(length, high))
-        rows = draw(st.integers(1, 3))
-        row = st.lists(position(high), min_size=length, max_size=length)
-        return Values(draw(st.lists(row, min_size=rows, max_size=rows)), "int64")
-
-    def lead_shape():
-        return st.lists(st.integers(1, 3), max_size=2).map(tuple)
-
-    def spec_of(draw, function: str, inputs: dict, params: dict, tolerance: str | None = None) -> CaseSpec:
+    def case(self, draw: Callable[[Any], Any], inputs: dict, params: dict, tolerance: str | None = None) -> CaseSpec:
         """The case, kept inside the declared options, with parameters equal to the spec's defaults left out."""
-        params, fitted = _fit_options(function, _without_defaults(function, params), options.get(function, {}),
+        from hypothesis import strategies as st
+
+        function = self.function
+        params, fitted = _fit_options(function, _without_defaults(function, params), self.options.get(function, {}),
                                       lambda values: draw(st.sampled_from(values)))
-        return CaseSpec(id=f"fuzz.{function}.{draw(case_number)}", function=function, inputs=inputs,
-                        params=params, tolerance=tolerance or FUZZ_TOLERANCE[function],
+        return CaseSpec(id=f"fuzz.{function}.{draw(st.integers(0, 2**32 - 1))}", function=function, inputs=inputs,
+                        params=params, tolerance=tolerance or self.tolerance,
                         description=f"hypothesis differential case for {function}" + (_FITTED if fitted else ""))
-
-    # -- RoPE core ----------------------------------------------------------------------
-
-    @st.composite
-    def rope_frequencies_case(draw):
-        params = {"dim": draw(even(2, 256)), "base": draw(bases)}
-        return spec_of(draw, "rope_frequencies", {}, params)
-
-    @st.composite
-    def rope_angles_case(draw):
-        inputs = {"positions": draw(positions_nd())}
-        params = {"dim": draw(even(2, 128)), "base": draw(bases)}
-        return spec_of(draw, "rope_angles", inputs, params)
-
-    @st.composite
-    def rope_cos_sin_case(draw):
-        inputs = {"positions": draw(positions_nd())}
-        params = {"dim": draw(even(2, 128)), "base": draw(bases),
-                  "layout": draw(st.sampled_from(("half", "interleaved")))}
-        return spec_of(draw, "rope_cos_sin", inputs, params)
-
-    @st.composite
-    def apply_rotary_case(draw):
-        d = draw(even(2, 128))
-        lead, length = draw(lead_shape()), draw(st.integers(1, 8))
-        angle_lead = lead if draw(st.booleans()) else ()
-        inputs = {"x": Normal(lead + (length, d)),
-                  "angles": Normal(angle_lead + (length, d // 2), draw(st.sampled_from((1.0, 3.0, 30.0))))}
-        return spec_of(draw, "apply_rotary", inputs, {"layout": draw(st.sampled_from(("half", "interleaved")))})
-
-    @st.composite
-    def apply_rope_case(draw):
-        d = draw(even(2, 128))
-        lead, length = draw(lead_shape()), draw(st.integers(1, 8))
-        if len(lead) == 2 and draw(st.booleans()):  # per-sequence positions (B, 1, T)
-            row = st.lists(position(MAX_POSITION), min_size=length, max_size=length)
-            positions = Values([[r] for r in draw(st.lists(row, min_size=lead[0], max_size=lead[0]))], "int64")
-        else:
-            positions = draw(positions_1d(length))
-        params: dict[str, Any] = {"base": draw(bases), "layout": draw(st.sampled_from(("half", "interleaved")))}
-        if draw(st.booleans()):  # partial rotary
-            params["rotary_dim"] = draw(even(2, d))
-            params["rotated_slice"] = draw(st.sampled_from(("first", "last", "first_pairs")))
-            params["freq_denominator"] = draw(st.sampled_from(("rotary_dim", "head_dim")))
-        params["position_offset"] = draw(st.one_of(st.just(0), st.integers(0, MAX_POSITION)))
-        return spec_of(draw, "apply_rope", {"x": Normal(lead + (length, d)), "positions": positions}, params)
-
-    # -- sinusoidal, learned ------------------------------------------------------------
-
-    @st.composite
-    def sinusoidal_encoding_case(draw):
-        inputs = {"positions": draw(positions_nd())}
-        params = {"dim": draw(even(2, 128)), "base": draw(bases),
-                  "layout": draw(st.sampled_from(("interleaved", "concat"))),
-                  "freq_denominator": draw(st.sampled_from(("dim", "half_dim_minus_one"))),
-                  "position_offset": draw(st.one_of(st.just(0), st.integers(0, 1024)))}
-        return spec_of(draw, "sinusoidal_encoding", inputs, params)
-
-    @st.composite
-    def learned_position_embedding_case(draw):
-        rows, width = draw(st.integers(1, 64)), draw(st.integers(1, 16))
-        offset = draw(st.integers(0, min(3, rows - 1)))
-        count = draw(st.integers(1, 8))
-        positions = draw(st.lists(st.integers(-offset, rows - 1 - offset), min_size=count, max_size=count))
-        params = {"position_offset": offset, "padding_idx": draw(st.one_of(st.none(), st.integers(0, rows - 1)))}
-        inputs = {"table": Normal((rows, width)), "positions": Values(positions, "int64")}
-        return spec_of(draw, "learned_position_embedding", inputs, params)
-
-    # -- ALiBi, T5, Shaw ----------------------------------------------------------------
-
-    @st.composite
-    def alibi_slopes_case(draw):
-        params = {"num_heads": draw(st.integers(1, 64)), "rule": draw(st.sampled_from(("paper", "mpt"))),
-                  "max_bias": draw(st.one_of(st.just(8.0), st.floats(1.0, 16.0)))}
-        return spec_of(draw, "alibi_slopes", {}, params)
-
-    @st.composite
-    def alibi_bias_case(draw):
-        heads = draw(st.integers(1, 64))
-        slopes = alibi_slopes(heads, rule=draw(st.sampled_from(("paper", "mpt"))),
-                              max_bias=draw(st.one_of(st.just(8.0), st.floats(1.0, 16.0))))
-        inputs = {"slopes": Values(slopes.tolist()),
-                  "query_positions": draw(positions_1d(draw(st.integers(1, 8)))),
-                  "key_positions": draw(positions_1d(draw(st.integers(1, 12))))}
-        params = {"form": draw(st.sampled_from(("distance", "symmetric", "key_index", "last_key_anchored"))),
-                  "causal": draw(st.booleans()),
-                  "scale": draw(st.one_of(st.just(1.0), st.sampled_from((0.125, 1 / math.sqrt(128))),
-                                          st.floats(0.01, 2.0)))}
-        return spec_of(draw, "alibi_bias", inputs, params)
-
-    @st.composite
-    def t5_options(draw):
-        bidirectional = draw(st.booleans())
-        num_buckets = draw(even(4, 128)) if bidirectional else draw(st.integers(2, 128))
-        max_exact = (num_buckets // 2 if bidirectional else num_buckets) // 2
-        max_distance = draw(st.one_of(st.sampled_from((128, 256)).filter(lambda m: m > max_exact),
-                                      st.integers(max_exact + 1, 4096)))
-        return {"bidirectional": bidirectional, "num_buckets": num_buckets, "max_distance": max_distance}
-
-    @st.composite
-    def t5_relative_bucket_case(draw):
-        if draw(st.booleans()):
-            count = draw(st.integers(1, 32))
-            signed = st.one_of(st.integers(-64, 64), st.integers(-MAX_POSITION, MAX_POSITION))
-            relative = Values(draw(st.lists(signed, min_size=count, max_size=count)), "int64")
-        else:
-            half = draw(st.integers(0, 300))
-            relative = Arange(-half, half + 1)
-        return spec_of(draw, "t5_relative_bucket", {"relative_position": relative}, draw(t5_options()))
-
-    @st.composite
-    def t5_relative_bias_case(draw):
-        options = draw(t5_options())
-        inputs = {"table": Normal((options["num_buckets"], draw(st.integers(1, 16)))),
-                  "query_positions": draw(positions_1d(draw(st.integers(1, 8)))),
-                  "key_positions": draw(positions_1d(draw(st.integers(1, 12))))}
-        return spec_of(draw, "t5_relative_bias", inputs, options)
-
-    @st.composite
-    def shaw_relative_index_case(draw):
-        inputs = {"query_positions": draw(positions_1d(draw(st.integers(1, 8)))),
-                  "key_positions": draw(positions_1d(draw(st.integers(1, 12))))}
-        params = {"max_relative_position": draw(st.one_of(st.integers(1, 64), st.integers(1, MAX_POSITION)))}
-        return spec_of(draw, "shaw_relative_index", inputs, params)
-
-    # -- RoPE scaling rules -------------------------------------------------------------
-
-    @st.composite
-    def linear_scaled_frequencies_case(draw):
-        params = {"dim": draw(even(2, 256)), "base": draw(bases), "scaling_factor": draw(scaling_factors)}
-        return spec_of(draw, "linear_scaled_frequencies", {}, params)
-
-    @st.composite
-    def ntk_scaled_frequencies_case(draw):
-        params = {"dim": draw(even(4, 256)), "base": draw(bases), "scaling_factor": draw(scaling_factors)}
-        return spec_of(draw, "ntk_scaled_frequencies", {}, params)
-
-    @st.composite
-    def dynamic_ntk_frequencies_case(draw):
-        original = draw(lengths)
-        params = {"dim": draw(even(4, 256)), "base": draw(bases), "scaling_factor": draw(scaling_factors),
-                  "original_max_position_embeddings": original,
-                  "sequence_length": draw(st.one_of(st.integers(1, 4 * original),
-                                                    st.sampled_from((original, original + 1))))}
-        return spec_of(draw, "dynamic_ntk_frequencies", {}, params)
-
-    @st.composite
-    def yarn_frequencies_case(draw):
-        beta_slow = draw(st.one_of(st.just(1.0), st.floats(0.25, 4.0)))
-        params = {"dim": draw(even(2, 256)), "base": draw(bases), "scaling_factor": draw(scaling_factors),
-                  "original_max_position_embeddings": draw(lengths),
-                  "beta_fast": beta_slow + draw(st.one_of(st.just(31.0), st.floats(0.5, 64.0))),
-                  "beta_slow": beta_slow, "truncate": draw(st.booleans()),
-                  "extrapolation_factor": draw(st.one_of(st.just(1.0), st.floats(0.0, 2.0))),
-                  "high_limit": draw(st.sampled_from(("dim", "half_dim")))}
-        return spec_of(draw, "yarn_frequencies", {}, params)
-
-    @st.composite
-    def llama3_scaled_frequencies_case(draw):
-        low = draw(st.one_of(st.just(1.0), st.floats(0.25, 4.0)))
-        params = {"dim": draw(even(2, 256)), "base": draw(bases), "scaling_factor": draw(scaling_factors),
-                  "low_freq_factor": low, "high_freq_factor": low + draw(st.one_of(st.just(3.0), st.floats(0.0, 8.0))),
-                  "original_max_position_embeddings": draw(lengths)}
-        return spec_of(draw, "llama3_scaled_frequencies", {}, params)
-
-    # -- xPos, M-RoPE -------------------------------------------------------------------
-
-    @st.composite
-    def apply_xpos_case(draw):
-        d = draw(even(2, 128))
-        lead, length = draw(lead_shape()), draw(st.integers(1, 8))
-        positions = draw(positions_1d(length, SHORT_POSITION))
-        largest = int(np.max(positions.draw(np.random.default_rng(0))))
-        params = {"base": draw(model_bases), "scale_base": draw(st.one_of(st.just(512.0), st.floats(8.0, 4096.0))),
-                  "layout": draw(st.sampled_from(("interleaved", "half"))), "downscale": draw(st.booleans()),
-                  "centering": draw(st.sampled_from(("ceil_half", "floor_half", "none"))),
-                  "sequence_length": draw(st.one_of(st.none(), st.integers(largest + 1, 2 * SHORT_POSITION)))}
-        return spec_of(draw, "apply_xpos", {"x": Normal(lead + (length, d)), "positions": positions}, params)
-
-    @st.composite
-    def apply_mrope_case(draw):
-        d = draw(even(2, 128))
-        half = d // 2
-        lead, length = draw(lead_shape()), draw(st.integers(1, 8))
-        interleaved = draw(st.booleans())
-        if interleaved:  # height takes pairs 1, 4, 7, ... and width 2, 5, 8, ... below half
-            height, width = draw(st.integers(0, (half + 1) // 3)), draw(st.integers(0, half // 3))
-        else:
-            height = draw(st.integers(0, half))
-            width = draw(st.integers(0, half - height))
-        row = st.lists(position(MAX_POSITION), min_size=length, max_size=length)
-        positions = Values(draw(st.lists(row, min_size=3, max_size=3)), "int64")  # (3, T)
-        params = {"base": draw(model_bases), "mrope_section": [half - height - width, height, width],
-                  "interleaved": interleaved, "layout": draw(st.sampled_from(("half", "interleaved")))}
-        return spec_of(draw, "apply_mrope", {"x": Normal(lead + (length, d)), "positions": positions}, params)
-
-    # -- more RoPE scaling rules --------------------------------------------------------
-
-    small_factors = st.one_of(st.sampled_from((0.5, 1.0, 4.0, 16.0, 40.0)), st.floats(0.25, 64.0))
-    mscales = st.one_of(st.sampled_from((0.0, 0.707, 1.0)), st.floats(0.0, 2.0))
-
-    @st.composite
-    def yarn_attention_factor_case(draw):
-        params = {"scaling_factor": draw(small_factors), "mscale": draw(st.one_of(st.just(1.0), mscales)),
-                  "mscale_all_dim": draw(st.one_of(st.just(0.0), mscales)),
-                  "attention_factor": draw(st.one_of(st.none(), st.floats(0.1, 2.0)))}
-        return spec_of(draw, "yarn_attention_factor", {}, params)
-
-    @st.composite
-    def yarn_correction_range_case(draw):
-        beta_slow = draw(st.one_of(st.just(1.0), st.floats(0.25, 4.0)))
-        params = {"dim": draw(even(2, 256)), "base": draw(bases),
-                  "original_max_position_embeddings": draw(lengths),
-                  "beta_fast": beta_slow + draw(st.one_of(st.just(31.0), st.floats(0.5, 64.0))),
-                  "beta_slow": beta_slow, "truncate": draw(st.booleans()),
-                  "high_limit": draw(st.sampled_from(("dim", "half_dim")))}
-        return spec_of(draw, "yarn_correction_range", {}, params,
-                       tolerance="exact" if params["truncate"] else "yarn_range")
-
-    @st.composite
-    def deepseek_softmax_scale_case(draw):
-        params = {"head_dim": draw(st.one_of(st.sampled_from((64, 128, 192)), st.integers(1, 512))),
-                  "scaling_factor": draw(small_factors), "mscale_all_dim": draw(mscales)}
-        return spec_of(draw, "deepseek_softmax_scale", {}, params)
-
-    @st.composite
-    def dynamic_linear_frequencies_case(draw):
-        original = draw(lengths)
-        params = {"dim": draw(even(2, 256)), "base": draw(bases), "scaling_factor": draw(scaling_factors),
-                  "original_max_position_embeddings": original,
-                  "sequence_length": draw(st.one_of(st.integers(1, 4 * original),
-                                                    st.sampled_from((original, original + 1))))}
-        return spec_of(draw, "dynamic_linear_frequencies", {}, params)
-
-    @st.composite
-    def ntk_fixed_frequencies_case(draw):
-        params = {"dim": draw(even(4, 256)), "base": draw(bases), "scaling_factor": draw(scaling_factors),
-                  "mixed_b": draw(st.one_of(st.none(), st.sampled_from((0.5, 1.0, 2.0)), st.floats(0.25, 4.0)))}
-        return spec_of(draw, "ntk_fixed_frequencies", {}, params)
-
-    @st.composite
-    def qwen_dynamic_ntk_frequencies_case(draw):
-        original = draw(lengths)
-        params = {"dim": draw(even(4, 256)), "base": draw(bases), "original_max_position_embeddings": original,
-                  "sequence_length": draw(st.one_of(st.integers(1, 16 * original),
-                                                    st.sampled_from((original, original + 1))))}
-        return spec_of(draw, "qwen_dynamic_ntk_frequencies", {}, params)
-
-    @st.composite
-    def dynamic_ntk_sequence_length_case(draw):
-        original = draw(st.one_of(st.sampled_from((2048, 4096)), st.integers(1, 65_536)))
-        params = {"original_max_position_embeddings": original,
-                  "cached_length": draw(st.one_of(st.none(), st.integers(original, 4 * original))),
-                  "reset": draw(st.booleans())}
-        return spec_of(draw, "dynamic_ntk_sequence_length", {"positions": draw(positions_nd(8 * original))}, params)
-
-    @st.composite
-    def longrope_frequencies_case(draw):
-        dim = draw(even(2, 128))
-        factor = st.one_of(st.floats(1.0, 3.0), st.floats(0.5, 64.0))
-        original = draw(lengths)
-        params = {"dim": dim, "base": draw(bases),
-                  "short_factor": draw(st.lists(factor, min_size=dim // 2, max_size=dim // 2)),
-                  "long_factor": draw(st.lists(factor, min_size=dim // 2, max_size=dim // 2)),
-                  "original_max_position_embeddings": original,
-                  "sequence_length": draw(st.one_of(st.integers(1, 32 * original),
-                                                    st.sampled_from((original, original + 1))))}
-        return spec_of(draw, "longrope_frequencies", {}, params)
-
-    @st.composite
-    def longrope_attention_factor_case(draw):
-        params = {"scaling_factor": draw(small_factors),
-                  "original_max_position_embeddings": draw(st.one_of(lengths.filter(lambda n: n > 1),
-                                                                     st.integers(2, 16)))}
-        return spec_of(draw, "longrope_attention_factor", {}, params)
-
-    # -- xPos scales, FoPE, Fourier features, NoPE --------------------------------------
-
-    @st.composite
-    def xpos_scales_case(draw):
-        positions = draw(positions_nd(SHORT_POSITION))
-        largest = int(np.max(positions.draw(np.random.default_rng(0))))
-        params = {"dim": draw(even(2, 128)),
-                  "scale_base": draw(st.one_of(st.just(512.0), st.floats(8.0, 4096.0))),
-                  "centering": draw(st.sampled_from(("ceil_half", "floor_half", "none"))),
-                  "downscale": draw(st.booleans()),
-                  "sequence_length": draw(st.one_of(st.none(), st.integers(largest + 1, 2 * SHORT_POSITION)))}
-        return spec_of(draw, "xpos_scales", {"positions": positions}, params)
-
-    fope_lengths = st.one_of(st.sampled_from((512, 2048, 4096)), st.integers(1, 65_536))
-
-    @st.composite
-    def fope_frequencies_case(draw):
-        params = {"dim": draw(even(2, 256)), "base": draw(model_bases), "max_sequence_length": draw(fope_lengths),
-                  "floor_ratio": draw(st.one_of(st.just(1.0), st.floats(0.0, 4.0)))}
-        return spec_of(draw, "fope_frequencies", {}, params)
-
-    @st.composite
-    def apply_fope_case(draw):
-        from posref import fope_frequencies
-
-        d = draw(even(2, 64))
-        params = {"base": draw(model_bases), "max_sequence_length": draw(fope_lengths),
-                  "floor_ratio": draw(st.one_of(st.just(1.0), st.floats(0.0, 4.0))),
-                  "pad_sin": draw(st.sampled_from((1.0, 0.0))),
-                  "position_offset": draw(st.one_of(st.just(0), st.integers(0, 4096)))}
-        kept = int(np.count_nonzero(fope_frequencies(d, base=params["base"],
-                                                     max_sequence_length=params["max_sequence_length"],
-                                                     floor_ratio=params["floor_ratio"])))
-        if kept == 0:  # every frequency under the floor: keep them all instead
-            params["floor_ratio"] = 0.0
-            kept = d // 2
-        pairs = draw(st.integers(1, d // 2))
-        length = draw(st.integers(1, 8))
-        heads = draw(st.integers(1, 3))
-        per_head = draw(st.booleans())
-        coef_shape = ((heads,) if per_head else ()) + (kept, pairs)
-        x_shape = ((1, heads) if per_head else draw(lead_shape())) + (length, d)
-        inputs = {"x": Normal(x_shape), "positions": draw(positions_1d(length, 8192)),
-                  "sin_coef": Normal(coef_shape, 0.3), "cos_coef": Normal(coef_shape, 0.3)}
-        return spec_of(draw, "apply_fope", inputs, params)
-
-    @st.composite
-    def fourier_features_case(draw):
-        positions = Integers((draw(st.integers(1, 8)),), 0, draw(st.sampled_from((16, 1024, 65_536))))
-        params = {"num_frequencies": draw(st.integers(1, 16)),
-                  "period": draw(st.one_of(st.sampled_from((32.0, 100.0)), st.floats(1.0, 1e5))),
-                  "include_sine": draw(st.booleans())}
-        return spec_of(draw, "fourier_features", {"positions": positions}, params)
-
-    @st.composite
-    def nope_case(draw):
-        lead, length = draw(lead_shape()), draw(st.integers(1, 8))
-        inputs = {"x": Normal(lead + (length, draw(st.integers(1, 64)))), "positions": draw(positions_1d(length))}
-        return spec_of(draw, "nope", inputs, {})
-
-    # -- relative schemes: Shaw, Transformer-XL, DeBERTa, KERPLE, Sandwich, FIRE, CoPE ------
-
-    @st.composite
-    def query_key_positions(draw, high: int = MAX_POSITION):
-        return {"query_positions": draw(positions_1d(draw(st.integers(1, 8)), high)),
-                "key_positions": draw(positions_1d(draw(st.integers(1, 12)), high))}
-
-    @st.composite
-    def shaw_relative_embeddings_case(draw):
-        k = draw(st.one_of(st.integers(1, 8), st.integers(1, 64)))
-        inputs = {"table": Normal((2 * k + 1, draw(st.integers(1, 16)))), **draw(query_key_positions())}
-        return spec_of(draw, "shaw_relative_embeddings", inputs, {"max_relative_position": k})
-
-    @st.composite
-    def shaw_relative_logits_case(draw):
-        lead, tq, tk, d = draw(lead_shape()), draw(st.integers(1, 8)), draw(st.integers(1, 8)), draw(st.integers(1, 32))
-        inputs = {"q": Normal(lead + (tq, d)), "k": Normal(lead + (tk, d)), "relative_keys": Normal((tq, tk, d))}
-        return spec_of(draw, "shaw_relative_logits", inputs, {})
-
-    @st.composite
-    def shaw_relative_values_case(draw):
-        lead, tq, tk, d = draw(lead_shape()), draw(st.integers(1, 8)), draw(st.integers(1, 8)), draw(st.integers(1, 32))
-        inputs = {"weights": Uniform(lead + (tq, tk), 0.0, 1.0), "v": Normal(lead + (tk, d)),
-                  "relative_values": Normal((tq, tk, d))}
-        return spec_of(draw, "shaw_relative_values", inputs, {})
-
-    @st.composite
-    def attention_case(draw):
-        causal = draw(st.booleans())
-        lead, tq = draw(lead_shape()), draw(st.integers(1, 8))
-        tk = tq + draw(st.integers(0, 4)) if causal else draw(st.integers(1, 8))  # no query without a key
-        heads, d, dv = draw(st.integers(1, 3)), draw(st.integers(1, 32)), draw(st.integers(1, 32))
-        inputs = {"q": Normal(lead + (heads, tq, d)), "k": Normal(lead + (heads, tk, d)),
-                  "v": Normal(lead + (heads, tk, dv))}
-        if draw(st.booleans()):
-            inputs["bias"] = Normal((heads, tq, tk), draw(st.sampled_from((1.0, 4.0))))
-        if causal and draw(st.booleans()):  # explicit positions: every query sees at least key 0
-            inputs["query_positions"] = Values(sorted(draw(st.lists(st.integers(0, 64), min_size=tq,
-                                                                    max_size=tq))), "int64")
-            inputs["key_positions"] = Values([0] + sorted(draw(st.lists(st.integers(0, 64), min_size=tk - 1,
-                                                                        max_size=tk - 1))), "int64")
-        if draw(st.booleans()):
-            inputs["relative_keys"] = Normal((tq, tk, d), 0.5)
-        if draw(st.booleans()):
-            inputs["relative_values"] = Normal((tq, tk, dv), 0.5)
-        params = {"causal": causal, "scale": draw(st.one_of(st.none(), st.floats(0.01, 2.0)))}
-        return spec_of(draw, "attention", inputs, params)
-
-    @st.composite
-    def transformer_xl_relative_encoding_case(draw):
-        shape = draw(st.sampled_from(((8,), (3, 4), (1,))))
-        high = draw(st.sampled_from((16, 4096, 131_072)))
-        params = {"dim": draw(even(2, 128)), "base": draw(st.one_of(st.just(10_000.0), st.floats(100.0, 1e6))),
-                  "max_distance": draw(st.one_of(st.none(), st.integers(1, high)))}
-        return spec_of(draw, "transformer_xl_relative_encoding", {"distances": Integers(shape, 0, high)}, params)
-
-    @st.composite
-    def transformer_xl_scores_case(draw):
-        lead, heads, d = draw(lead_shape()), draw(st.integers(1, 3)), draw(st.integers(1, 32))
-        tq = draw(st.integers(1, 6))
-        tk = tq + draw(st.integers(0, 6))
-        inputs = {"q": Normal(lead + (heads, tq, d)), "k": Normal(lead + (heads, tk, d)), "r": Normal((heads, tk, d)),
-                  "u": Normal((heads, d), 0.5), "v": Normal((heads, d), 0.5)}
-        params = {"scale": draw(st.one_of(st.none(), st.just(1.0), st.floats(0.01, 2.0))),
-                  "future_keys": draw(st.sampled_from(("mask", "zero")))}
-        return spec_of(draw, "transformer_xl_scores", inputs, params)
-
-    @st.composite
-    def deberta_options(draw):
-        bucket_size = draw(st.one_of(st.sampled_from((4, 256)), st.integers(2, 512)))
-        max_position = draw(st.one_of(st.just(512), st.integers(bucket_size // 2 + 2, 4096))
-                            .filter(lambda m: m > bucket_size // 2 + 1))
-        return {"bucket_size": bucket_size, "max_position": max_position}
-
-    @st.composite
-    def deberta_log_bucket_case(draw):
-        count = draw(st.integers(1, 32))
-        signed = st.one_of(st.integers(-64, 64), st.integers(-4096, 4096), st.integers(-MAX_POSITION, MAX_POSITION))
-        relative = Values(draw(st.lists(signed, min_size=count, max_size=count)), "int64")
-        return spec_of(draw, "deberta_log_bucket", {"relative_position": relative}, draw(deberta_options()))
-
-    @st.composite
-    def deberta_relative_scores_case(draw):
-        if draw(st.booleans()):
-            params: dict[str, Any] = draw(deberta_options())
-            span = params["bucket_size"]
-        else:
-            span = draw(st.integers(1, 32))
-            params = {"bucket_size": None, "max_position": span}
-        c2p, p2c = draw(st.sampled_from(((True, True), (True, False), (False, True))))
-        params.update(c2p=c2p, p2c=p2c)
-        lead, heads, d = draw(lead_shape()), draw(st.integers(1, 3)), draw(st.integers(1, 16))
-        tq, tk = draw(st.integers(1, 6)), draw(st.integers(1, 6))
-        table = Normal((heads, 2 * span, d))
-        inputs = {"q": Normal(lead + (heads, tq, d)), "k": Normal(lead + (heads, tk, d)),
-                  "pos_key": table if c2p else None, "pos_query": table if p2c else None,
-                  "query_positions": draw(positions_1d(tq, 4096)), "key_positions": draw(positions_1d(tk, 4096))}
-        inputs = {name: value for name, value in inputs.items() if value is not None}
-        if not c2p:
-            params["pos_key"] = None
-        if not p2c:
-            params["pos_query"] = None
-        return spec_of(draw, "deberta_relative_scores", inputs, params)
-
-    @st.composite
-    def kerple_log_bias_case(draw):
-        heads = draw(st.integers(1, 8))
-        inputs = {**draw(query_key_positions(131_072)), "r1": Uniform((heads,), 0.01, 2.0),
-                  "r2": Uniform((heads,), 0.01, 1.0)}
-        return spec_of(draw, "kerple_log_bias", inputs, {"bidirectional": draw(st.booleans())})
-
-    @st.composite
-    def kerple_power_bias_case(draw):
-        heads = draw(st.integers(1, 8))
-        inputs = {**draw(query_key_positions(131_072)), "a": Uniform((heads,), 0.01, 2.0),
-                  "p": Values(draw(st.lists(st.one_of(st.sampled_from((0.5, 1.0, 2.0)), st.floats(0.01, 2.0)),
-                                            min_size=heads, max_size=heads)))}
-        return spec_of(draw, "kerple_power_bias", inputs, {"bidirectional": draw(st.booleans())})
-
-    @st.composite
-    def sandwich_bias_case(draw):
-        params = {"dim": draw(even(2, 128)), "num_heads": draw(st.integers(1, 16)), "base": draw(model_bases),
-                  "first_frequency": draw(st.sampled_from((1, 0))), "bidirectional": draw(st.booleans())}
-        return spec_of(draw, "sandwich_bias", draw(query_key_positions(131_072)), params)
-
-    fire_options = {"c": st.one_of(st.just(0.1), st.floats(-0.5, 2.0)),
-                    "threshold": st.one_of(st.just(512.0), st.floats(1.0, 4096.0)),
-                    "eps": st.one_of(st.just(1e-6), st.floats(1e-8, 1e-2))}
-
-    @st.composite
-    def fire_normalized_distance_case(draw):
-        params = {name: draw(strategy) for name, strategy in fire_options.items()}
-        return spec_of(draw, "fire_normalized_distance", draw(query_key_positions(65_536)), params)
-
-    @st.composite
-    def fire_bias_case(draw):
-        hidden, heads = draw(st.integers(1, 32)), draw(st.integers(1, 8))
-        inputs = {**draw(query_key_positions(65_536)), "w1": Normal((1, hidden)), "b1": Normal((hidden,), 0.1),
-                  "w2": Normal((hidden, heads), 0.2), "b2": Normal((heads,), 0.1)}
-        params = {name: draw(strategy) for name, strategy in fire_options.items()}
-        return spec_of(draw, "fire_bias", inputs, params)
-
-    @st.composite
-    def cope_positions_case(draw):
-        lead, tq = draw(lead_shape()), draw(st.integers(1, 8))
-        return spec_of(draw, "cope_positions", {"logits": Normal(lead + (tq, tq + draw(st.integers(0, 8))), 2.0)}, {})
-
-    @st.composite
-    def cope_bias_case(draw):
-        lead, tq, d = draw(lead_shape()), draw(st.integers(1, 8)), draw(st.integers(1, 16))
-        inputs = {"q": Normal(lead + (tq, d)), "position_embeddings": Normal((draw(st.integers(1, 16)), d)),
-                  "logits": Normal(lead + (tq, tq + draw(st.integers(0, 8))), 2.0)}
-        return spec_of(draw, "cope_bias", inputs, {})
-
-    # -- conditional (PEG) and multi-axis encodings -------------------------------------
-
-    @st.composite
-    def peg_case(draw):
-        rows, cols, channels = draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(1, 8))
-        kernel = draw(st.sampled_from((1, 3, 5, 7)))
-        class_token = draw(st.booleans())
-        inputs = {"tokens": Normal((draw(st.integers(1, 2)), rows * cols + class_token, channels)),
-                  "weight": Normal((channels, 1, kernel, kernel), 0.3), "bias": Normal((channels,), 0.1)}
-        return spec_of(draw, "peg", inputs, {"grid_shape": [rows, cols], "has_class_token": class_token})
-
-    @st.composite
-    def sincos_2d_encoding_case(draw):
-        params = {"grid_shape": [draw(st.integers(1, 16)), draw(st.integers(1, 16))],
-                  "dim": 4 * draw(st.integers(1, 64)), "base": draw(model_bases),
-                  "axis_order": draw(st.sampled_from(("xy", "yx"))),
-                  "grouping": draw(st.sampled_from(("axis", "sin_cos"))), "class_token": draw(st.booleans())}
-        return spec_of(draw, "sincos_2d_encoding", {}, params)
-
-    @st.composite
-    def coordinates(draw, lead: tuple = ()):
-        """Row and column coordinates of shape ``(2,) + lead + (T,)``: a grid, integers or fractions."""
-        length = draw(st.integers(1, 16))
-        kind = draw(st.sampled_from(("grid", "integers", "fractions")))
-        if kind == "grid" and not lead:
-            cols = draw(st.integers(1, 4))
-            rows = max(1, length // cols)
-            start = draw(st.one_of(st.just(0), st.integers(0, 65_536)))
-            cells = [(start + r, start + c) for r in range(rows) for c in range(cols)]
-            return Values([[y for y, _ in cells], [x for _, x in cells]], "int64")
-        high = draw(st.sampled_from((16, 1024, 100_000)))
-        if kind == "fractions":
-            return Uniform((2,) + lead + (length,), 0.0, float(high))
-        return Integers((2,) + lead + (length,), 0, high)
-
-    @st.composite
-    def axial_rope_angles_case(draw):
-        params = {"dim": 4 * draw(st.integers(1, 32)), "base": draw(st.one_of(st.just(100.0), model_bases)),
-                  "axis_order": draw(st.sampled_from(("xy", "yx"))),
-                  "frequencies": draw(st.sampled_from(("per_axis", "even_odd")))}
-        return spec_of(draw, "axial_rope_angles", {"positions_2d": draw(coordinates())}, params)
-
-    @st.composite
-    def apply_axial_rope_case(draw):
-        positions = draw(coordinates())
-        length = int(np.asarray(positions.draw(np.random.default_rng(0))).shape[-1])
-        d = 4 * draw(st.integers(1, 32))
-        params = {"base": draw(st.one_of(st.just(100.0), model_bases)),
-                  "axis_order": draw(st.sampled_from(("xy", "yx"))),
-                  "frequencies": draw(st.sampled_from(("per_axis", "even_odd"))),
-                  "layout": draw(st.sampled_from(("interleaved", "half")))}
-        inputs = {"x": Normal(draw(lead_shape()) + (length, d)), "positions_2d": positions}
-        return spec_of(draw, "apply_axial_rope", inputs, params)
-
-    @st.composite
-    def mrope_options(draw, d: int):
-        half = d // 2
-        interleaved = draw(st.booleans())
-        if interleaved:
-            height, width = draw(st.integers(0, (half + 1) // 3)), draw(st.integers(0, half // 3))
-        else:
-            height = draw(st.integers(0, half))
-            width = draw(st.integers(0, half - height))
-        return {"base": draw(model_bases), "mrope_section": [half - height - width, height, width],
-                "interleaved": interleaved}
-
-    @st.composite
-    def mrope_angles_case(draw):
-        d, length = draw(even(2, 128)), draw(st.integers(1, 8))
-        row = st.lists(position(MAX_POSITION), min_size=length, max_size=length)
-        positions = Values(draw(st.lists(row, min_size=3, max_size=3)), "int64")
-        return spec_of(draw, "mrope_angles", {"positions": positions}, {"dim": d, **draw(mrope_options(d))})
-
-    @st.composite
-    def mrope_position_ids_case(draw):
-        merge = draw(st.sampled_from((1, 2, 2, 3)))
-        text = st.integers(0, 6)
-        vision = st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4)).map(
-            lambda thw: [thw[0], thw[1] * merge, thw[2] * merge])
-        segments = draw(st.lists(st.one_of(text, vision), min_size=1, max_size=4))
-        return spec_of(draw, "mrope_position_ids", {}, {"segments": segments, "spatial_merge_size": merge})
-
-    namespace = locals()
-    return {name: namespace[f"{name}_case"] for name in FUZZ_FUNCTIONS}
 
 
 def _without_defaults(function: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -911,7 +250,8 @@ def case_strategy(function: str, options: Mapping[str, Mapping[str, Any]] | None
         raise ValueError(f"function must be one of {', '.join(FUZZ_FUNCTIONS)}, got function={function!r}")
     checked = {} if options is None else check_options("<options>", options)
     _require_hypothesis()
-    return _strategies(checked)[function]()
+    entry = STRATEGIES[function]
+    return composite(entry.draw_case)(DrawContext(function, entry.tolerance, checked))
 
 
 def _require_hypothesis() -> None:

@@ -79,6 +79,18 @@ def _verdict(result, strict: bool) -> None:
     raise PosrefCaseFailure(result)
 
 
+def _check(adapter, **options):
+    """:func:`posref.conformance.check` for one item; Ctrl-C and posref's own failure end the item."""
+    from posref.conformance.engine import check
+
+    run = check(adapter, **options)
+    if run.interrupted:
+        raise KeyboardInterrupt
+    if run.internal_error:
+        raise RuntimeError(f"posref failed: {run.internal_error}")
+    return run
+
+
 class PosrefCaseItem(pytest.Item):
     """One golden case run against the adapter."""
 
@@ -91,13 +103,7 @@ class PosrefCaseItem(pytest.Item):
         self.strict = strict
 
     def runtest(self) -> None:
-        from posref.conformance.engine import check
-
-        run = check(self.adapter, cases=[self.case], known=self.known, max_examples=0, timeout=self.timeout)
-        if run.interrupted:
-            raise KeyboardInterrupt
-        if run.internal_error:
-            raise RuntimeError(f"posref failed: {run.internal_error}")
+        run = _check(self.adapter, cases=[self.case], known=self.known, max_examples=0, timeout=self.timeout)
         _verdict(run.results[0], self.strict)
 
     def repr_failure(self, excinfo):
@@ -131,14 +137,8 @@ class PosrefFuzzItem(pytest.Item):
         self.seed = seed
 
     def runtest(self) -> None:
-        from posref.conformance.engine import check
-
-        run = check(self.adapter, functions=[self.function], golden=False, known=False,
-                    max_examples=self.max_examples, seed=self.seed, timeout=self.timeout)
-        if run.interrupted:
-            raise KeyboardInterrupt
-        if run.internal_error:
-            raise RuntimeError(f"posref failed: {run.internal_error}")
+        run = _check(self.adapter, functions=[self.function], golden=False, known=False,
+                     max_examples=self.max_examples, seed=self.seed, timeout=self.timeout)
         for result in run.results:
             _verdict(result, strict=True)
 
@@ -158,25 +158,22 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     spec = config.getoption("--posref-adapter")
     if not spec:
         return
-    from posref.conformance.adapter import Adapter, AdapterError, load_adapter
-    from posref.conformance.engine import _known_for
-    from posref.conformance.session import UsageError, fuzz_functions, read_xfails, select_cases
+    from posref.conformance.adapter import AdapterError, load_adapter
+    from posref.conformance.session import UsageError, fuzz_functions, plan_check
 
     dtype = config.getoption("--posref-dtype")
     device = config.getoption("--posref-device")
     try:  # the options first, as posref check does: no adapter code runs for a mistake
-        selection = select_cases(corpus=config.getoption("--posref-corpus"),
-                                 families=config.getoption("--posref-family"),
-                                 functions=config.getoption("--posref-function"),
-                                 case_ids=config.getoption("--posref-case"))
-        known: dict[str, str] = {}
-        if not config.getoption("--posref-ignore-known"):
-            known.update(_known_for(Adapter(target=None, name=spec, version="", dtype=dtype, device=device,
-                                            source=spec), True))
-        for path in config.getoption("posref_known") or []:
-            known.update(read_xfails(path, selection.known_ids, option="--posref-known"))
+        plan = plan_check(spec, dtype=dtype, corpus=config.getoption("--posref-corpus"),
+                          families=config.getoption("--posref-family"),
+                          functions=config.getoption("--posref-function"),
+                          case_ids=config.getoption("--posref-case"),
+                          known_files=config.getoption("posref_known") or [],
+                          builtin_known=not config.getoption("--posref-ignore-known"),
+                          known_option="--posref-known")
     except UsageError as exc:
         raise pytest.UsageError(f"posref: {exc}") from None
+    selection, known = plan.selection, plan.known
     try:
         if config.getoption("--posref-in-process"):
             adapter = load_adapter(spec, dtype=dtype, device=device)

@@ -25,12 +25,11 @@ import signal
 import sys
 import tempfile
 import threading
-import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["UsageError", "Selection", "check_output_paths", "count", "print_run", "read_xfails", "run_check", "seconds",
-           "select_cases", "write_atomically"]
+__all__ = ["CheckPlan", "UsageError", "Selection", "check_output_paths", "count", "plan_check", "print_run",
+           "read_xfails", "run_check", "seconds", "select_cases", "write_atomically"]
 
 
 class UsageError(ValueError):
@@ -166,7 +165,7 @@ def select_cases(*, corpus: str | None = None, families: Sequence[str] | None = 
         If a family, function or case id selects nothing (with near
         matches), or the corpus cannot be read.
     """
-    from posref._spec import SPEC_FUNCTIONS, spec_functions
+    from posref import SPEC_FUNCTIONS, spec_functions
 
     catalogue = spec_functions()
     if corpus:
@@ -238,7 +237,7 @@ def read_xfails(path: str, known_ids: Iterable[str] | None = None, option: str =
     UsageError
         If the file cannot be read, or names ids that are no case.
     """
-    from posref.adapters.known import parse_known
+    from posref.conformance.known import parse_known
 
     try:
         text = pathlib.Path(path).read_text(encoding="utf-8")
@@ -262,12 +261,56 @@ def read_xfails(path: str, known_ids: Iterable[str] | None = None, option: str =
 
 def fuzz_functions(selection: Selection) -> list[str]:
     """The functions with hypothesis strategies among those selected."""
-    from posref._spec import SPEC_FUNCTIONS
+    from posref import SPEC_FUNCTIONS
     from posref.conformance.fuzz import FUZZ_FUNCTIONS
 
     return [f for f in FUZZ_FUNCTIONS
             if (not selection.functions or f in selection.functions)
             and (not selection.families or SPEC_FUNCTIONS[f].family in selection.families)]
+
+
+@dataclass
+class CheckPlan:
+    """What a check will run, its options checked: the cases selected and the known divergences applied."""
+
+    selection: Selection
+    known: dict[str, str]  # case id -> reason: the built-in list, then the files' ids (a file's reason wins)
+
+
+def plan_check(adapter: str, *, dtype: str, corpus: str | None = None, families: Sequence[str] | None = None,
+               functions: Sequence[str] | None = None, case_ids: Sequence[str] | None = None,
+               known_files: Iterable[str] = (), builtin_known: bool = True,
+               known_option: str = "--known") -> CheckPlan:
+    """Select the cases and gather the known divergences of a check, as ``posref check`` and the plugin do.
+
+    Parameters
+    ----------
+    adapter : str
+        The adapter to check, as :func:`posref.conformance.check` takes it by name.
+    dtype : str
+        The dtype it computes in: the built-in list of that dtype applies.
+    corpus, families, functions, case_ids
+        The selection (:func:`select_cases`).
+    known_files : iterable of str
+        Files of known divergences (:func:`read_xfails`); every id must name a case of the source.
+    builtin_known : bool, default True
+        Apply a built-in adapter's own list (:func:`posref.conformance.engine.resolve_known`).
+    known_option : str, default "--known"
+        The option named in the error about a known file.
+
+    Raises
+    ------
+    UsageError
+        If the selection matches nothing or a known file cannot be read or names an unknown id;
+        no adapter code has run.
+    """
+    from posref.conformance.engine import resolve_known
+
+    selection = select_cases(corpus=corpus, families=families, functions=functions, case_ids=case_ids)
+    known = resolve_known(adapter, builtin_known, dtype=dtype)
+    for path in known_files:
+        known.update(read_xfails(path, selection.known_ids, option=known_option))
+    return CheckPlan(selection, known)
 
 
 # -- the run -----------------------------------------------------------------------------------------
@@ -386,18 +429,15 @@ def run_check(options: CheckOptions, selection: Selection, known: dict[str, str]
               outputs: dict[str, pathlib.Path], progress_bar: Callable[[str, bool], Callable]) -> int:
     """Run :func:`posref.conformance.check` for the command line: print, write the reports, return the exit status.
 
-    ``known`` holds the user's known divergences (``--known``), added to a
-    built-in adapter's own list unless ``options.builtin_known`` is false.
+    ``known`` holds the known divergences to apply (a :class:`CheckPlan`'s, or only the
+    user's ``--known`` lists), added to a built-in adapter's own list unless
+    ``options.builtin_known`` is false (a plan's already holds it: adding it again changes nothing).
     Exit statuses: :data:`~posref.conformance.report.EXIT_CODES`.
     """
     from posref.conformance.adapter import Adapter, AdapterError
-    from posref.conformance.engine import CheckRun, _known_for, check
+    from posref.conformance.engine import CheckRun, check, resolve_known
 
-    listed: dict[str, str] = {}
-    if options.builtin_known:
-        probe = Adapter(target=None, name=options.adapter, version="", dtype=options.dtype, device=options.device,
-                        source=options.adapter)
-        listed.update(_known_for(probe, True))
+    listed = resolve_known(options.adapter, options.builtin_known, dtype=options.dtype)
     listed.update(known)
     placeholder = Adapter(target=None, name=options.adapter, version="unknown", dtype=options.dtype,
                           device=options.device, source=options.adapter)

@@ -312,14 +312,34 @@ The budgets, per tolerance class (``GoldenCase.tolerance``):
     :math:`8u\,(|y| + \max|y|)`: the fallback for functions without a
     dedicated model (adapter-specific cases); loose for small elements by
     design and reported as such.
+
+Where the models live.  This module is the core: the conventions above,
+:class:`CaseView`, :func:`budgets`, the models that belong to no family
+(``exact``, ``gather``, ``elementwise``, and ``contraction``, which
+describes a kind of arithmetic rather than one formula), the helpers the
+models share, and the registration decorators.  Every other model lives
+in ``posref/conformance/families/<family>.py``, next to that family's fuzz
+strategies, registered with :func:`error_model`.  The rule for a model
+that several families use: it lives in the module of the family whose
+function it was written for (``frequency``, ``angle``, ``rotation``,
+``rope`` and ``cos_sin`` in ``rope``; ``sinusoidal`` in ``sinusoidal``),
+and every other family registers what the model needs to know of its
+functions, in its own module, with a hook registrar:
+:func:`rotary_pairs` (``angle``, ``rope``), :func:`sinusoid_channels`
+(``sinusoidal``), :func:`blended_table` and :func:`scaled_base`
+(``frequency``), :func:`contraction_terms` (``contraction``).  No module
+registers anything under another family's function.  The family modules
+are imported on the first read of a registry (:func:`budgets` reads one),
+so importing this module imports none of them.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
+import importlib
+import inspect
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -330,12 +350,16 @@ __all__ = [
     "TOLERANCE_CLASSES",
     "UNIT_ROUNDOFF",
     "angle_roundoff",
+    "blended_table",
     "budgets",
+    "contraction_terms",
     "dynamic_ntk_alpha_error",
+    "error_model",
+    "rotary_pairs",
     "round_budget",
+    "scaled_base",
+    "sinusoid_channels",
 ]
-
-_LOG2E = 1.0 / math.log(2.0)  # log2(x) = log(x) / ln 2
 
 #: Unit roundoff (half the spacing at 1) of every dtype posref tests.
 UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
@@ -362,15 +386,232 @@ class CaseView:
 
 
 Model = Callable[[CaseView, str], dict[str, np.ndarray]]
-TOLERANCE_CLASSES: dict[str, Model] = {}
+T = TypeVar("T")
+
+#: The package of the family modules; each one registers its models, hooks and strategies on import.
+FAMILIES_PACKAGE = "posref.conformance.families"
 
 
-def _model(name: str) -> Callable[[Model], Model]:
-    def register(function: Model) -> Model:
-        TOLERANCE_CLASSES[name] = function
-        return function
+def load_families() -> None:
+    """Import every family module (``posref.conformance.families``), so that all registrations are done.
+
+    Every read of a :class:`Registry` calls it; the import happens once.
+    """
+    importlib.import_module(FAMILIES_PACKAGE)
+
+
+# -- registries ------------------------------------------------------------------------------
+
+
+class Registry(Mapping[str, T], Generic[T]):
+    """A read-only mapping filled by a registration decorator, one entry per name.
+
+    Reading it (``registry[name]``, ``name in registry``, iterating) first
+    imports every family module (:func:`load_families`), so a registry is
+    complete whenever it is read.  :meth:`origin` names the module that
+    registered an entry.
+    """
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._entries: dict[str, T] = {}
+        self._origins: dict[str, str] = {}
+
+    def register(self, name: str, value: T, *, origin: str) -> None:
+        """Record ``value`` under ``name``, registered by module ``origin``.
+
+        Raises
+        ------
+        ValueError
+            If another module already registered ``name``.
+        """
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{self.what} names must be non-empty strings, got {name!r}")
+        known = self._origins.get(name)
+        if known is not None and known != origin:
+            raise ValueError(f"{self.what} {name!r} is registered twice: in {known} and in {origin}")
+        self._entries[name] = value
+        self._origins[name] = origin
+
+    def origin(self, name: str) -> str:
+        """The module that registered ``name``."""
+        load_families()
+        return self._origins[name]
+
+    def __getitem__(self, name: str) -> T:
+        load_families()
+        return self._entries[name]
+
+    def __iter__(self) -> Iterator[str]:
+        load_families()
+        return iter(dict(self._entries))
+
+    def __len__(self) -> int:
+        load_families()
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"<{self.what} registry: {', '.join(self)}>"
+
+
+#: Every tolerance class (``GoldenCase.tolerance``) and its model, registered with :func:`error_model`.
+TOLERANCE_CLASSES: Registry[Model] = Registry("tolerance class")
+
+#: Per-function hooks of the shared models, registered with the decorators below.
+BLENDED_TABLES: Registry[Callable[[CaseView, float], np.ndarray]] = Registry("blended_table hook")
+SCALED_BASES: Registry[Callable[[CaseView, float], np.ndarray]] = Registry("scaled_base hook")
+ROTARY_PAIRS: Registry[Callable[[CaseView], tuple[np.ndarray, np.ndarray]]] = Registry("rotary_pairs hook")
+SINUSOID_CHANNELS: Registry[Callable[[CaseView], tuple[np.ndarray, np.ndarray]]] = Registry("sinusoid_channels hook")
+CONTRACTION_TERMS: Registry[Callable[[CaseView], tuple[int, int]]] = Registry("contraction_terms hook")
+
+#: Every hook registry, by the name of its registrar.
+HOOKS: dict[str, Registry] = {
+    "blended_table": BLENDED_TABLES,
+    "scaled_base": SCALED_BASES,
+    "rotary_pairs": ROTARY_PAIRS,
+    "sinusoid_channels": SINUSOID_CHANNELS,
+    "contraction_terms": CONTRACTION_TERMS,
+}
+
+
+def error_model(name: str) -> Callable[[Model], Model]:
+    """Register the decorated function as the model of tolerance class ``name``.
+
+    The model is called as ``model(view, dtype)`` with a :class:`CaseView`
+    and the dtype under test, and returns the per-element allowed absolute
+    error of every output, ``{output name: array}``, broadcastable to the
+    output.  A class is registered once, by one module.
+
+    Parameters
+    ----------
+    name : str
+        The tolerance class, as golden cases name it (``GoldenCase.tolerance``).
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the model unchanged.
+    """
+    def register(model: Model) -> Model:
+        TOLERANCE_CLASSES.register(name, model, origin=model.__module__)
+        return model
 
     return register
+
+
+def _hook(registry: Registry, function: str) -> Callable[[T], T]:
+    def register(hook: T) -> T:
+        registry.register(function, hook, origin=hook.__module__)
+        return hook
+
+    return register
+
+
+def rotary_pairs(function: str) -> Callable[[T], T]:
+    """Register how the spec function ``function`` turns its rotary pairs (``angle``, ``rope``).
+
+    The hook is called as ``hook(view)`` and returns ``(phi, theta)``: the
+    angle of every pair, shape ``(..., P)``, and its frequency, shape
+    ``(P,)``, with the coordinate that drives each pair as the spec picks
+    it.  The ``angle`` model judges the angles with them; the ``rope`` model
+    rotates every channel of a function that has the hook.
+
+    Parameters
+    ----------
+    function : str
+        A spec function of the registering module's family.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the hook unchanged.
+    """
+    return _hook(ROTARY_PAIRS, function)
+
+
+def sinusoid_channels(function: str) -> Callable[[T], T]:
+    """Register the angle and frequency of every output channel of a sinusoidal table (``sinusoidal``).
+
+    The hook is called as ``hook(view)`` and returns ``(phi, omega)``, both
+    shaped like (or broadcastable to) the output; a channel with frequency
+    0 gets a budget of 0.
+
+    Parameters
+    ----------
+    function : str
+        A spec function of the registering module's family.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the hook unchanged.
+    """
+    return _hook(SINUSOID_CHANNELS, function)
+
+
+def blended_table(function: str) -> Callable[[T], T]:
+    """Register the weight error of a frequency table that blends two tables (``frequency``).
+
+    For a scaling rule whose table blends the kept and the interpolated
+    frequencies with a computed weight: the hook is called as
+    ``hook(view, ua)`` with the angle precision's unit roundoff and returns
+    the weight's error carried into every frequency, shape ``(dim/2,)``; the
+    model adds it and the blend arithmetic to the ``frequency`` budget.
+
+    Parameters
+    ----------
+    function : str
+        A spec function of the registering module's family.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the hook unchanged.
+    """
+    return _hook(BLENDED_TABLES, function)
+
+
+def scaled_base(function: str) -> Callable[[T], T]:
+    """Register the error of a base computed from configuration numbers (``frequency``).
+
+    The hook is called as ``hook(view, ua)`` and returns the error that
+    base's own arithmetic carries into every frequency, shape
+    ``(dim/2,)``, which the model adds to the ``frequency`` budget.
+
+    Parameters
+    ----------
+    function : str
+        A spec function of the registering module's family.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the hook unchanged.
+    """
+    return _hook(SCALED_BASES, function)
+
+
+def contraction_terms(function: str) -> Callable[[T], T]:
+    """Register the sum lengths of a spec function that is a sum of products (``contraction``).
+
+    The hook is called as ``hook(view)`` and returns ``(n, m)``: the number
+    of terms of the longest sum, and the number of sums of two inputs
+    rounded to the activation dtype before a product (see the model).
+
+    Parameters
+    ----------
+    function : str
+        A spec function of the registering module's family.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the hook unchanged.
+    """
+    return _hook(CONTRACTION_TERMS, function)
+
+
+# -- budgets ---------------------------------------------------------------------------------
 
 
 def budgets(view: CaseView, tolerance: str, dtype: str) -> dict[str, np.ndarray]:
@@ -400,59 +641,16 @@ def round_budget(budget) -> np.ndarray:
     return np.where(small, f.astype(np.float64), b)
 
 
-def _each_output(view: CaseView, rule: Callable[[np.ndarray], np.ndarray]) -> dict[str, np.ndarray]:
+# -- helpers the models share ----------------------------------------------------------------
+
+
+def each_output(view: CaseView, rule: Callable[[np.ndarray], np.ndarray]) -> dict[str, np.ndarray]:
+    """``rule`` applied to every expected output (as float64), by output name."""
     return {name: rule(np.asarray(value, dtype=np.float64)) for name, value in view.expected.items()}
 
 
-# -- models ----------------------------------------------------------------------------------
-
-
-@_model("exact")
-def _exact(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    return _each_output(view, np.zeros_like)
-
-
-@_model("gather")
-def _gather(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    u = UNIT_ROUNDOFF[dtype]
-    return _each_output(view, lambda y: u * np.abs(np.where(np.isfinite(y), y, 0.0)))
-
-
-@_model("elementwise")
-def _elementwise(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    u = UNIT_ROUNDOFF[dtype]
-
-    def rule(y):
-        finite = np.where(np.isfinite(y), np.abs(y), 0.0)
-        return 8 * u * (finite + (finite.max() if finite.size else 0.0))
-
-    return _each_output(view, rule)
-
-
-@_model("frequency")
-def _frequency(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    ua = angle_roundoff(dtype)  # a configuration table: computed and returned in the angle precision
-
-    def rule(theta):
-        magnitude = np.abs(theta)
-        log_theta = np.abs(_arith.log(np.where(magnitude > 0, magnitude, 1.0)))
-        return ((2 * log_theta + 2) * ua + ua) * magnitude
-
-    result = _each_output(view, rule)
-    blend = _BLENDED_TABLES.get(view.function)
-    if blend is not None and "output" in result:
-        theta_out = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
-        result["output"] = result["output"] + 5 * ua * theta_out + blend(view, ua)
-    scaled_base = _SCALED_BASES.get(view.function)
-    if scaled_base is not None and "output" in result:
-        result["output"] = result["output"] + scaled_base(view, ua)
-    return result
-
-
-def _spec_param(view: CaseView, name: str) -> Any:
+def spec_param(view: CaseView, name: str) -> Any:
     """A parameter of the case, or the spec function's default for it."""
-    import inspect
-
     from posref._spec import SPEC_FUNCTIONS, spec_functions
 
     if name in view.params:
@@ -462,204 +660,24 @@ def _spec_param(view: CaseView, name: str) -> Any:
     return inspect.signature(SPEC_FUNCTIONS[view.function].function).parameters[name].default
 
 
-def _yarn_weight_error(view: CaseView, ua: float) -> np.ndarray:
-    r""":math:`e\,|\theta - \theta/s|\,\Delta w` for YaRN's ramp weight computed in the angle precision."""
-    from posref.rope import rope_frequencies
-    from posref.rope_scaling import yarn_correction_range
-
-    dim, base = int(view.params["dim"]), float(_spec_param(view, "base"))
-    s, e = float(view.params["scaling_factor"]), float(_spec_param(view, "extrapolation_factor"))
-    options = {name: _spec_param(view, name) for name in
-               ("original_max_position_embeddings", "beta_fast", "beta_slow", "high_limit")}
-    limit = dim - 1 if options["high_limit"] == "dim" else dim // 2 - 1
-    raw = yarn_correction_range(dim, base=base, truncate=False, **options)  # clamped, not rounded
-    truncate = bool(_spec_param(view, "truncate"))
-
-    def end_error(c):
-        error = (3 * dim / (2 * float(_arith.log(base))) + 4 * abs(c)) * ua  # ratio, log, product, quotient
-        if c <= 0 or c >= limit:
-            return 0.0  # clamped to an exact bound
-        if truncate:  # floor/ceil are exact unless the float32 value may sit on the other side of an integer
-            return 1.0 if abs(c - round(c)) <= error else 0.0
-        return error
-
-    low, high = raw
-    d_low, d_high = end_error(low), end_error(high)
-    if truncate:
-        low, high = float(math.floor(low)), float(math.ceil(high))
-    width = abs(high - low) if high != low else 0.001
-    i = np.arange(dim // 2, dtype=np.float64)
-    ramp = (i - low) / width
-    clipped = np.clip(ramp, 0.0, 1.0)
-    d_ramp = (np.abs(1 - ramp) * d_low + np.abs(ramp) * d_high) / width + 3 * ua
-    reach = np.abs(ramp - clipped) <= d_ramp  # pairs the weight's error can move
-    theta = rope_frequencies(dim, base=base)
-    return np.where(reach, e * np.abs(theta - theta / s) * d_ramp, 0.0)
+def input_array(view: CaseView, name: str) -> np.ndarray:
+    """Input ``name`` of the case as a float64 array."""
+    return np.asarray(view.inputs[name], dtype=np.float64)
 
 
-def _llama3_weight_error(view: CaseView, ua: float) -> np.ndarray:
-    r""":math:`|\theta - \theta/s|\,\Delta\gamma` for Llama 3's blend weight, from a float32 wavelength."""
-    from posref.rope import rope_frequencies
-
-    dim, base = int(view.params["dim"]), float(_spec_param(view, "base"))
-    s = float(_spec_param(view, "scaling_factor"))
-    f_low, f_high = float(_spec_param(view, "low_freq_factor")), float(_spec_param(view, "high_freq_factor"))
-    l0 = float(_spec_param(view, "original_max_position_embeddings"))
-    theta = rope_frequencies(dim, base=base)
-    ratio = l0 * theta / (2 * math.pi)  # L0 / wavelength
-    log_theta = np.abs(_arith.log(theta))
-    d_ratio = ratio * (2 * log_theta + 5) * ua  # theta's own error, 2 pi, the quotient, L0 / lambda
-    if f_high > f_low:
-        gamma = (ratio - f_low) / (f_high - f_low)
-        d_gamma = (d_ratio + np.abs(ratio - f_low) * ua) / (f_high - f_low) + np.abs(gamma) * ua
-        reach = (ratio >= f_low - d_ratio) & (ratio <= f_high + d_ratio)
-    else:  # a single blended wavelength, where the weight jumps from 0 to 1
-        d_gamma = np.ones_like(theta)
-        reach = np.abs(ratio - f_low) <= d_ratio
-    return np.where(reach, np.abs(theta - theta / s) * d_gamma, 0.0)
+def query_key(view: CaseView) -> tuple[np.ndarray, np.ndarray]:
+    """``query_positions`` and ``key_positions`` of the case, as float64 arrays."""
+    return input_array(view, "query_positions"), input_array(view, "key_positions")
 
 
-#: Scaling rules whose table blends the kept and the interpolated frequencies with a computed weight.
-_BLENDED_TABLES: dict[str, Callable[[CaseView, float], np.ndarray]] = {
-    "yarn_frequencies": _yarn_weight_error,
-    "llama3_scaled_frequencies": _llama3_weight_error,
-}
-
-
-def dynamic_ntk_alpha_error(*, scaling_factor: float, original_max_position_embeddings: int,
-                            sequence_length: int, dtype: str = "float32") -> tuple[float, float]:
-    r"""Dynamic NTK's :math:`\alpha` and its error :math:`\Delta\alpha` when computed in the angle precision.
-
-    :math:`\alpha = s\bar L/L_0 - (s - 1)` with :math:`\bar L =
-    \max(L, L_0)`, and :math:`\Delta\alpha = (3s\bar L/L_0 + |s - 1| +
-    \alpha)\,u_a`: the roundings of :math:`s`, of the product and of the
-    quotient (each relative to :math:`s\bar L/L_0`), of :math:`s - 1`
-    and of the difference.  Near :math:`L_0` the two terms cancel to
-    :math:`\alpha \approx 1`, so the relative error of :math:`\alpha` is
-    about :math:`4s` roundings.  ``dtype`` (the activation dtype) selects
-    the angle precision :math:`u_a`.
-    """
-    if dtype not in UNIT_ROUNDOFF:
-        raise ValueError(f"dtype must be one of {', '.join(UNIT_ROUNDOFF)}, got {dtype!r}")
-    for name, value in (("original_max_position_embeddings", original_max_position_embeddings),
-                        ("sequence_length", sequence_length)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name} must be a positive integer, got {type(value).__name__}")
-        if value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {name}={value}")
-    if isinstance(scaling_factor, bool) or not isinstance(scaling_factor, (int, float, np.integer, np.floating)):
-        raise TypeError(f"scaling_factor must be a real number >= 1, got {type(scaling_factor).__name__}")
-    s = float(scaling_factor)
-    if not (math.isfinite(s) and s >= 1.0):
-        raise ValueError(f"scaling_factor must be a finite real number >= 1, got scaling_factor={scaling_factor}")
-    l0 = int(original_max_position_embeddings)
-    length = max(int(sequence_length), l0)
-    ratio = s * length / l0  # s L / L0
-    alpha = 1.0 + s * (length - l0) / l0  # = ratio - (s - 1), evaluated without the cancellation
-    return alpha, (3 * ratio + abs(s - 1) + alpha) * angle_roundoff(dtype)
-
-
-def _dynamic_ntk_base_error(view: CaseView, ua: float) -> np.ndarray:
-    r""":math:`|\theta_i'|\,(2i/(d-2))\,\Delta\alpha/\alpha`: dynamic NTK's base from a rounded :math:`\alpha`."""
-    dim = int(view.params["dim"])
-    alpha, d_alpha = dynamic_ntk_alpha_error(
-        scaling_factor=float(view.params["scaling_factor"]),
-        original_max_position_embeddings=int(_spec_param(view, "original_max_position_embeddings")),
-        sequence_length=int(view.params["sequence_length"]),
-        dtype="float64" if ua == UNIT_ROUNDOFF["float64"] else "float32")
-    theta = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
-    weight = 2.0 * np.arange(theta.shape[-1], dtype=np.float64) / (dim - 2)  # -d ln theta_i' / d ln alpha
-    return theta * weight * (d_alpha / alpha)
-
-
-#: Scaling rules whose base is computed from configuration numbers by arithmetic with an error of its own.
-_SCALED_BASES: dict[str, Callable[[CaseView, float], np.ndarray]] = {
-    "dynamic_ntk_frequencies": _dynamic_ntk_base_error,
-}
-
-
-def _angle_error_factor(theta: np.ndarray, ua: float) -> np.ndarray:
+def angle_error_factor(theta: np.ndarray, ua: float) -> np.ndarray:
     """Relative error of an angle p*theta computed in the angle precision."""
     magnitude = np.abs(theta)
     log_theta = np.abs(_arith.log(np.where(magnitude > 0, magnitude, 1.0)))
     return (2 * log_theta + 3) * ua
 
 
-def _positions(view: CaseView, name: str) -> np.ndarray:
-    return np.asarray(view.inputs[name], dtype=np.float64)
-
-
-def _rotary_dim(view: CaseView) -> int:
-    """``dim`` of a table function, or the feature width of the ``x`` an application rotates."""
-    return int(view.params["dim"]) if "dim" in view.params else int(np.shape(view.inputs["x"])[-1])
-
-
-def _rope_pairs(view: CaseView) -> tuple[np.ndarray, np.ndarray]:
-    """1-D RoPE: pair i turns by p * theta_i (``rope_angles``; ``apply_xpos``, which rotates by p too)."""
-    from posref.rope import rope_frequencies
-
-    theta = rope_frequencies(_rotary_dim(view), base=float(_spec_param(view, "base")))
-    return _positions(view, "positions")[..., None] * theta, theta
-
-
-def _mrope_pairs(view: CaseView) -> tuple[np.ndarray, np.ndarray]:
-    """M-RoPE: pair i turns by p_a(i) * theta_i, with a(i) the coordinate its section assigns."""
-    from posref.multiaxis import _mrope_angles
-    from posref.rope import rope_frequencies
-
-    dim, base = _rotary_dim(view), float(_spec_param(view, "base"))
-    section = tuple(int(s) for s in view.params["mrope_section"])
-    phi = _mrope_angles(_positions(view, "positions"), dim, base, section, bool(_spec_param(view, "interleaved")))
-    return phi, rope_frequencies(dim, base=base)
-
-
-def _axial_pairs(view: CaseView) -> tuple[np.ndarray, np.ndarray]:
-    """Axial RoPE: the first dim/4 pairs turn with one coordinate, the last dim/4 with the other."""
-    from posref.multiaxis import _axial_angles
-
-    options = (_rotary_dim(view), float(_spec_param(view, "base")), _spec_param(view, "axis_order"),
-               _spec_param(view, "frequencies"))
-    theta = _axial_angles(np.ones(2), *options)  # the angles at coordinates (1, 1) are the frequencies
-    return _axial_angles(_positions(view, "positions_2d"), *options), theta
-
-
-#: Angle and frequency of every rotary pair, shape ``(..., P)`` and ``(P,)``, for the functions whose
-#: angles come from positions or coordinates: the coordinate that drives each pair, as the spec picks it.
-_ROTARY_PAIRS: dict[str, Callable[[CaseView], tuple[np.ndarray, np.ndarray]]] = {
-    "rope_angles": _rope_pairs,
-    "apply_xpos": _rope_pairs,
-    "mrope_angles": _mrope_pairs,
-    "apply_mrope": _mrope_pairs,
-    "axial_rope_angles": _axial_pairs,
-    "apply_axial_rope": _axial_pairs,
-}
-
-
-@_model("angle")
-def _angle(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    ua = angle_roundoff(dtype)  # angles from integer positions stay in the angle precision
-    pairs = _ROTARY_PAIRS.get(view.function)
-    if pairs is not None:
-        phi, theta = pairs(view)
-        return {"output": (_angle_error_factor(theta, ua) + ua) * np.abs(phi)}
-    base = float(view.params.get("base", 10_000.0))
-
-    def rule(phi):
-        # another function: theta is not known per element from phi alone at p = 0; the largest
-        # |ln theta| of a RoPE table is ln(base), reached by its lowest frequency.
-        positions = np.asarray(view.inputs.get("positions", np.ones(1)), dtype=np.float64)
-        p = np.broadcast_to(positions[..., None], phi.shape) if positions.ndim + 1 == phi.ndim else None
-        if p is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                theta = np.where(p != 0, np.abs(phi) / np.where(p != 0, np.abs(p), 1.0), 1.0 / base)
-        else:
-            theta = np.full(phi.shape, 1.0 / base)
-        return (_angle_error_factor(theta, ua) + ua) * np.abs(phi)
-
-    return _each_output(view, rule)
-
-
-def _pair_sum(magnitude: np.ndarray, layout: str) -> np.ndarray:
+def pair_sum(magnitude: np.ndarray, layout: str) -> np.ndarray:
     """|x_a| + |x_b| for the pair each channel belongs to, laid out like the channels."""
     half = magnitude.shape[-1] // 2
     if layout == "half":
@@ -669,374 +687,57 @@ def _pair_sum(magnitude: np.ndarray, layout: str) -> np.ndarray:
     return np.repeat(s, 2, axis=-1)
 
 
-def _per_channel(pair_values: np.ndarray, layout: str) -> np.ndarray:
+def per_channel(pair_values: np.ndarray, layout: str) -> np.ndarray:
     """Expand a (..., D/2) per-pair array to (..., D) in the given layout."""
     if layout == "half":
         return np.concatenate([pair_values, pair_values], axis=-1)
     return np.repeat(pair_values, 2, axis=-1)
 
 
-@_model("rotation")
-def _rotation(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
-    layout = view.params.get("layout", "half")
-    x = np.abs(np.asarray(view.inputs["x"], dtype=np.float64))
-    y = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
-    pair = np.broadcast_to(_pair_sum(x, layout), y.shape)
-    return {"output": pair * (ua + 2 * u) + u * y}
-
-
-def rope_budget(
-    x: np.ndarray,
-    y: np.ndarray,
-    phi: np.ndarray,
-    theta: np.ndarray,
-    *,
-    layout: str,
-    dtype: str,
-    rotated: slice | np.ndarray,
-) -> np.ndarray:
-    """Budget of a RoPE application: ``rotation`` plus the angle error.
-
-    ``rotated`` selects the rotated channels (a slice or an index array),
-    in the order ``layout`` pairs them.  ``phi`` (angles) and ``theta``
-    (frequencies) are per pair, broadcastable to
-    ``y[..., rotated].shape[:-1] + (R/2,)``; channels outside ``rotated``
-    pass through and are allowed one final rounding.
-    """
-    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
-    budget = u * np.abs(y)  # pass-through channels: one cast
-    xr = np.abs(x[..., rotated])
-    yr = np.abs(y[..., rotated])
-    pair = np.broadcast_to(_pair_sum(xr, layout), yr.shape)
-    dphi = _angle_error_factor(theta, ua) * np.abs(phi)
-    dphi = np.broadcast_to(_per_channel(dphi, layout), yr.shape)
-    budget[..., rotated] = pair * (ua + 2 * u + dphi) + u * yr
-    return budget
-
-
-@_model("linear_bias")
-def _linear_bias(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
-    if "slopes" in view.inputs:  # given slopes: a product with the distance, one with the scale, one cast
-        return _each_output(view, lambda b: (2 * ua + u) * np.abs(np.where(np.isfinite(b), b, 0.0)))
-    # slopes computed from the head count: a configuration table in the angle precision
-    heads = int(view.params.get("num_heads", 1))
-    max_bias = float(view.params.get("max_bias", 8.0))
-    series = 2.0 ** math.ceil(math.log2(max(heads, 1)))  # N, at least the N' of either series
-
-    def rule(m):
-        magnitude = np.abs(np.where(np.isfinite(m), m, 0.0))
-        log2_m = np.abs(_LOG2E * _arith.log(np.where(magnitude > 0, magnitude, 1.0)))
-        power = series * log2_m / max_bias  # k of the integer power base**k
-        return (power + float(_arith.log(2.0)) * log2_m + 3) * ua * magnitude
-
-    return _each_output(view, rule)
-
-
-def t5_near_boundary(relative_position: np.ndarray, *, bidirectional: bool, num_buckets: int,
-                     max_distance: int, dtype: str = "float32") -> np.ndarray:
-    r"""True where T5's log-bucket argument may round to either side of an integer.
-
-    The argument is :math:`v = L \ln(n/e) / \ln(M/e)` with ``L`` log
-    buckets, ``e = max_exact`` and ``M = max_distance``.  Hugging Face
-    computes it in float32 and truncates, so where :math:`v` lies within
-    its rounding error of an integer (see the module docstring for the
-    bound), a correct implementation may be one bucket off.  ``dtype``
-    selects the angle precision of that computation.
-    """
-    relative_position = np.asarray(relative_position)
-    if relative_position.dtype.kind == "i" and relative_position.size > 1:
-        # a function of the relative position alone: evaluated once per distinct value of lo .. hi
-        # (a relative-position matrix holds at most T + S - 1 of them), then gathered
-        flat = relative_position.reshape(-1).astype(np.int64, copy=False)
-        lo, hi = int(flat.min()), int(flat.max())
-        if hi - lo + 1 < flat.size:
-            table = t5_near_boundary(np.arange(lo, hi + 1, dtype=np.int64), bidirectional=bidirectional,
-                                     num_buckets=num_buckets, max_distance=max_distance, dtype=dtype)
-            return table[flat - lo].reshape(relative_position.shape)
-    n_buckets = num_buckets // 2 if bidirectional else num_buckets
-    max_exact = n_buckets // 2
-    num_log = n_buckets - max_exact
-    n = np.abs(relative_position) if bidirectional else np.maximum(-relative_position, 0)
-    n = n.astype(np.float64)
-    large = n >= max_exact
-    log_span = float(_arith.log(max_distance / max_exact))
-    with np.errstate(divide="ignore"):
-        value = _arith.log(np.where(large, n, max_exact) / max_exact) / log_span * num_log
-    threshold = 2 * (2 * num_log / log_span + 6 * num_log) * angle_roundoff(dtype)
-    return large & (np.abs(value - np.round(value)) <= threshold) & (max_exact + np.round(value) < n_buckets)
-
-
-def _channel_frequencies(theta: np.ndarray, layout: str) -> np.ndarray:
+def channel_frequencies(theta: np.ndarray, layout: str) -> np.ndarray:
     """Frequency of every channel of a (sin, cos) or rotary layout built from per-pair theta."""
     if layout in ("half", "concat"):
         return np.concatenate([theta, theta])
     return np.repeat(theta, 2)
 
 
-@_model("cos_sin")
-def _cos_sin(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    from posref.rope import rope_frequencies
-
-    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
-    theta = _channel_frequencies(rope_frequencies(int(view.params["dim"]), base=float(view.params.get("base", 1e4))),
-                                 view.params.get("layout", "half"))
-    phi = np.asarray(view.inputs["positions"], dtype=np.float64)[..., None] * theta
-    angle_error = _angle_error_factor(theta, ua) * np.abs(phi) + ua
-    return {name: angle_error + u * np.abs(y) for name, y in view.expected.items()}
+def positional_names(function: Callable[..., Any]) -> list[str]:
+    """Names of a spec function's positional-only (data) parameters."""
+    return [name for name, p in inspect.signature(function).parameters.items() if p.kind is p.POSITIONAL_ONLY]
 
 
-def _sinusoidal_channels(view: CaseView) -> tuple[np.ndarray, np.ndarray]:
-    """``sinusoidal_encoding``: angle and frequency of every channel, in the case's layout."""
-    dim = int(view.params["dim"])
-    base = float(view.params.get("base", 1e4))
-    i = np.arange(dim // 2, dtype=np.float64)
-    if view.params.get("freq_denominator", "dim") == "dim":
-        omega = _arith.power(base, -2.0 * i / dim)
-    else:
-        omega = _arith.power(base, -i / max(dim // 2 - 1, 1))
-    layout = view.params.get("layout", "interleaved")
-    omega = _channel_frequencies(omega, "half" if layout == "concat" else "interleaved")
-    p = np.asarray(view.inputs["positions"], dtype=np.float64) + float(view.params.get("position_offset", 0))
-    return p[..., None] * omega, omega
+# -- the models of no family -----------------------------------------------------------------
 
 
-def _sincos_2d_channels(view: CaseView) -> tuple[np.ndarray, np.ndarray]:
-    """``sincos_2d_encoding``: each channel block reads the grid coordinate the spec gives it.
-
-    The class-token row (all zeros in the spec) gets angle 0 and frequency 0,
-    which the ``sinusoidal`` model turns into a budget of 0.
-    """
-    from posref.rope import rope_frequencies
-
-    height, width = (int(v) for v in view.params["grid_shape"])
-    dim = int(view.params["dim"])
-    omega = rope_frequencies(dim // 2, base=float(_spec_param(view, "base")))  # (dim/4,)
-    rows, cols = np.divmod(np.arange(height * width, dtype=np.float64), width)  # row-major tokens
-    a, b = (cols, rows) if _spec_param(view, "axis_order") == "xy" else (rows, cols)
-    blocks = (a, a, b, b) if _spec_param(view, "grouping") == "axis" else (a, b, a, b)
-    phi = np.concatenate([c[:, None] * omega for c in blocks], axis=1)  # (H*W, dim)
-    theta = np.broadcast_to(np.tile(omega, 4), phi.shape)
-    if _spec_param(view, "class_token"):
-        phi = np.concatenate([np.zeros((1, dim)), phi])
-        theta = np.concatenate([np.zeros((1, dim)), theta])
-    return phi, theta
+@error_model("exact")
+def _exact(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    return each_output(view, np.zeros_like)
 
 
-def _transformer_xl_channels(view: CaseView) -> tuple[np.ndarray, np.ndarray]:
-    """``transformer_xl_relative_encoding``: the (clamped) distances, sines then cosines."""
-    from posref.rope import rope_frequencies
-
-    distances = _positions(view, "distances")
-    max_distance = _spec_param(view, "max_distance")
-    if max_distance is not None:
-        distances = np.minimum(distances, float(max_distance))
-    omega = _channel_frequencies(rope_frequencies(int(view.params["dim"]), base=float(_spec_param(view, "base"))),
-                                 "concat")
-    return distances[..., None] * omega, omega
-
-
-#: Angle and frequency of every output channel of a sinusoidal table, shaped like the output.
-_SINUSOID_CHANNELS: dict[str, Callable[[CaseView], tuple[np.ndarray, np.ndarray]]] = {
-    "sinusoidal_encoding": _sinusoidal_channels,
-    "sincos_2d_encoding": _sincos_2d_channels,
-    "transformer_xl_relative_encoding": _transformer_xl_channels,
-}
-
-
-@_model("sinusoidal")
-def _sinusoidal(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
-    phi, omega = _SINUSOID_CHANNELS.get(view.function, _sinusoidal_channels)(view)
-    y = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
-    budget = _angle_error_factor(omega, ua) * np.abs(phi) + ua + u * y
-    return {"output": np.where(omega == 0, 0.0, budget)}  # omega 0 only on an all-zero row
-
-
-@_model("rope")
-def _rope(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    from posref.rope import _rotated_channels, rope_frequencies
-
-    x = np.asarray(view.inputs["x"], dtype=np.float64)
-    y = np.asarray(view.expected["output"], dtype=np.float64)
-    if view.function in ("apply_mrope", "apply_axial_rope"):  # every channel rotates
-        phi, theta = _ROTARY_PAIRS[view.function](view)
-        layout = _spec_param(view, "layout")
-        return {"output": rope_budget(x, y, phi, theta, layout=layout, dtype=dtype, rotated=slice(None))}
-    d = x.shape[-1]
-    r = view.params.get("rotary_dim") or d
-    base = float(view.params.get("base", 1e4))
-    if view.params.get("freq_denominator", "rotary_dim") == "head_dim":
-        theta = rope_frequencies(d, base=base)[: r // 2]
-    else:
-        theta = rope_frequencies(r, base=base)
-    p = np.asarray(view.inputs["positions"], dtype=np.float64) + float(view.params.get("position_offset", 0))
-    phi = p[..., None] * theta
-    layout = view.params.get("layout", "half")
-    rotated = _rotated_channels(d, r, view.params.get("rotated_slice", "first"), layout)  # as the spec selects
-    return {"output": rope_budget(x, y, phi, theta, layout=layout, dtype=dtype, rotated=rotated)}
-
-
-# -- xPos ------------------------------------------------------------------------------------
-
-
-def _xpos_exponents(view: CaseView, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    r""":math:`|e| = |c|/B` per position, shape ``positions.shape + (1,)``, and :math:`|\ln\zeta_i|`, shape (dim/2,)."""
-    from posref.xpos import _check_xpos_options, _zeta
-
-    positions = np.asarray(view.inputs["positions"], dtype=np.int64)
-    scale_base, centred, _ = _check_xpos_options(
-        positions, _spec_param(view, "scale_base"), _spec_param(view, "centering"),
-        _spec_param(view, "sequence_length"), _spec_param(view, "downscale"))
-    return np.abs(centred.astype(np.float64))[..., None] / scale_base, np.abs(_arith.log(_zeta(dim)))
-
-
-def _xpos_scale_error(e: np.ndarray, log_zeta: np.ndarray, ua: float) -> np.ndarray:
-    r"""Relative error of a scale :math:`\zeta_i^{\pm c/B}` computed in the angle precision."""
-    return (2 * e * log_zeta + 4 * e + 4) * ua
-
-
-@_model("xpos_scale")
-def _xpos_scale(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    ua = angle_roundoff(dtype)  # a table from integer positions: computed and returned in the angle precision
-    e, log_zeta = _xpos_exponents(view, int(view.params["dim"]))
-    y = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
-    return {"output": _xpos_scale_error(e, log_zeta, ua) * y}
-
-
-@_model("xpos")
-def _xpos(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    from posref.xpos import xpos_scales
-
-    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
-    x = np.abs(np.asarray(view.inputs["x"], dtype=np.float64))
-    y = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
-    d, layout = x.shape[-1], _spec_param(view, "layout")
-    phi, theta = _rope_pairs(view)  # rotation by the uncentred position
-    e, log_zeta = _xpos_exponents(view, d)
-    scale = xpos_scales(view.inputs["positions"], d, **{name: _spec_param(view, name) for name in
-                        ("scale_base", "centering", "sequence_length", "downscale")})  # (..., D/2)
-    pair = _pair_sum(x, layout) * _per_channel(scale, layout)  # s (|x_a| + |x_b|)
-    dphi = _per_channel(_angle_error_factor(theta, ua) * np.abs(phi), layout)
-    ds = _per_channel(_xpos_scale_error(e, log_zeta, ua), layout)
-    return {"output": pair * (2 * ua + 2 * u + dphi) + (ds + u) * y}
-
-
-# -- relative biases from sinusoids and kernels -----------------------------------------------
-
-
-def _query_key(view: CaseView) -> tuple[np.ndarray, np.ndarray]:
-    return _positions(view, "query_positions"), _positions(view, "key_positions")
-
-
-@_model("sandwich")
-def _sandwich(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    from posref.relative import _causal_distance
-
-    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
-    dim, heads = int(view.params["dim"]), int(view.params["num_heads"])
-    base, k0 = float(_spec_param(view, "base")), int(_spec_param(view, "first_frequency"))
-    distance = _causal_distance(*_query_key(view), bool(_spec_param(view, "bidirectional")))  # (T, S)
-    n = dim // 2
-    omega = _arith.power(base, -2.0 * np.arange(k0, k0 + n, dtype=np.float64) / dim)
-    phi = distance[..., None] * omega  # (T, S, n)
-    cosines = _arith.cos(phi)
-    kernel = cosines.sum(axis=-1) - n
-    kernel_error = ((_angle_error_factor(omega, ua) * np.abs(phi) + ua).sum(axis=-1)  # each angle and cosine
-                    + (n - 1) * ua * np.abs(cosines).sum(axis=-1)  # the sum, in any order
-                    + ua * np.abs(kernel))  # minus d/2
-    divisor = 8.0 * np.arange(1, heads + 1, dtype=np.float64) / heads  # 8h/H
-    y = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
-    return {"output": kernel_error[None] / divisor[:, None, None] + (2 * ua + u) * y}
-
-
-@_model("kerple")
-def _kerple(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    from posref.relative import _causal_distance
-
-    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
-    distance = _causal_distance(*_query_key(view), bool(_spec_param(view, "bidirectional")))[None]  # (1, T, S)
-    y = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
-    if view.function == "kerple_log_bias":
-        r1, r2 = (np.abs(_positions(view, name))[:, None, None] for name in ("r1", "r2"))
-        t = r2 * distance
-        return {"output": r1 * ua * (t / (1 + t) + 1) + (2 * ua + u) * y}
-    p = np.abs(_positions(view, "p"))[:, None, None]
-    log_distance = np.abs(_arith.log(np.where(distance > 0, distance, 1.0)))
-    return {"output": ((2 * p * log_distance + 3) * ua + u) * y}
-
-
-@_model("fire")
-def _fire(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
-    q, k = _query_key(view)
-    c = abs(float(_spec_param(view, "c")))
-    threshold, eps = float(_spec_param(view, "threshold")), float(_spec_param(view, "eps"))
-
-    def psi(x):
-        t = np.abs(c * x)
-        value = _arith.log1p(t)
-        return value, ua * (3 * t / (1 + t) + 1 + value)  # c (or L), the product, 1 + t, the log
-
-    _, d_numerator = psi(q[:, None] - k[None, :])  # (T, S)
-    normaliser, d_normaliser = psi(np.maximum(q, threshold)[:, None])  # (T, 1)
-    denominator = normaliser + eps
-    z = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
-    return {"output": (d_numerator + z * (d_normaliser + ua * denominator)) / denominator + (ua + u) * z}
-
-
-def _t5_params(view: CaseView) -> dict[str, Any]:
-    return {
-        "bidirectional": bool(view.params.get("bidirectional", True)),
-        "num_buckets": int(view.params.get("num_buckets", 32)),
-        "max_distance": int(view.params.get("max_distance", 128)),
-    }
-
-
-@_model("t5_bucket")
-def _t5_bucket(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    rel = np.asarray(view.inputs["relative_position"], dtype=np.int64)
-    return {"output": t5_near_boundary(rel, **_t5_params(view), dtype=dtype).astype(np.float64)}
-
-
-@_model("t5_bias")
-def _t5_bias(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    from posref.t5 import t5_relative_bucket
-
+@error_model("gather")
+def _gather(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
     u = UNIT_ROUNDOFF[dtype]
-    params = _t5_params(view)
-    table = np.asarray(view.inputs["table"], dtype=np.float64)  # (num_buckets, H)
-    rel = (np.asarray(view.inputs["key_positions"], dtype=np.int64)[None, :]
-           - np.asarray(view.inputs["query_positions"], dtype=np.int64)[:, None])  # (T, S)
-    bucket = t5_relative_bucket(rel, **params)
-    near = t5_near_boundary(rel, **params, dtype=dtype)
-    below = np.abs(table[np.maximum(bucket - 1, 0)] - table[bucket])  # (T, S, H)
-    above = np.abs(table[np.minimum(bucket + 1, table.shape[0] - 1)] - table[bucket])
-    slack = np.where(near[..., None], np.maximum(below, above), 0.0)
-    y = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
-    return {"output": u * y + np.moveaxis(slack, -1, 0)}
+    return each_output(view, lambda y: u * np.abs(np.where(np.isfinite(y), y, 0.0)))
 
 
-# -- sums of products ------------------------------------------------------------------------
+@error_model("elementwise")
+def _elementwise(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
+    u = UNIT_ROUNDOFF[dtype]
 
-#: Spec functions that are sums of products: (terms n of the longest sum, activation-dtype sums m).
-_CONTRACTIONS: dict[str, Callable[[CaseView], tuple[int, int]]] = {
-    "shaw_relative_logits": lambda view: (2 * np.shape(view.inputs["q"])[-1], 0),
-    "shaw_relative_values": lambda view: (2 * np.shape(view.inputs["v"])[-2], 1),
-    "transformer_xl_scores": lambda view: (2 * np.shape(view.inputs["q"])[-1] + 1, 1),
-    "deberta_relative_scores": lambda view: (3 * np.shape(view.inputs["q"])[-1] + 1, 0),
-    "peg": lambda view: (np.shape(view.inputs["weight"])[-1] ** 2 + 1, 1),
-}
+    def rule(y):
+        finite = np.where(np.isfinite(y), np.abs(y), 0.0)
+        return 8 * u * (finite + (finite.max() if finite.size else 0.0))
+
+    return each_output(view, rule)
 
 
-@_model("contraction")
+@error_model("contraction")
 def _contraction(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
     from posref._spec import SPEC_FUNCTIONS
 
     u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
-    n, m = _CONTRACTIONS[view.function](view)
-    names = _positional_names(SPEC_FUNCTIONS[view.function].function)
+    n, m = CONTRACTION_TERMS[view.function](view)
+    names = positional_names(SPEC_FUNCTIONS[view.function].function)
 
     def magnitude(name):  # floating data by absolute value; integer positions and absent tables as given
         value = view.inputs[name] if name in view.inputs else view.params.get(name)
@@ -1054,177 +755,18 @@ def _contraction(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
     return {"output": budget}
 
 
-def _positional_names(function: Callable[..., Any]) -> list[str]:
-    """Names of a spec function's positional-only (data) parameters."""
-    import inspect
+# -- public names that live in a family module -------------------------------------------------
 
-    return [name for name, p in inspect.signature(function).parameters.items() if p.kind is p.POSITIONAL_ONLY]
-
-
-@_model("yarn_range")
-def _yarn_range(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    from posref.rope_scaling import yarn_correction_range
-
-    ua = angle_roundoff(dtype)
-    dim, base = int(view.params["dim"]), float(_spec_param(view, "base"))
-    options = {name: _spec_param(view, name) for name in
-               ("original_max_position_embeddings", "beta_fast", "beta_slow", "high_limit")}
-    limit = dim - 1 if options["high_limit"] == "dim" else dim // 2 - 1
-    truncate = bool(_spec_param(view, "truncate"))
-    raw = yarn_correction_range(dim, base=base, truncate=False, **options)  # clamped, not rounded
-
-    def end_error(c):
-        error = (3 * dim / (2 * float(_arith.log(base))) + 4 * abs(c)) * ua
-        if c <= 0 or c >= limit:
-            return 0.0
-        if truncate:
-            return 1.0 if abs(c - round(c)) <= error else 0.0
-        return error
-
-    low, high = (end_error(float(c)) for c in raw)
-    return {"output_0": np.asarray(low), "output_1": np.asarray(high)}
+#: Public functions of this module before the family modules existed: name -> the module that defines it now.
+_MOVED = {
+    "rope_budget": f"{FAMILIES_PACKAGE}.rope",
+    "dynamic_ntk_alpha_error": f"{FAMILIES_PACKAGE}.rope_scaling",
+    "t5_near_boundary": f"{FAMILIES_PACKAGE}.t5",
+}
 
 
-@_model("fourier")
-def _fourier(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
-    harmonics = np.arange(1, int(view.params["num_frequencies"]) + 1, dtype=np.float64)
-    if _spec_param(view, "include_sine"):
-        harmonics = np.concatenate([harmonics, harmonics])  # cosines, then sines
-    phi = 2 * math.pi * _positions(view, "positions")[..., None] * harmonics / float(view.params["period"])
-    y = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
-    return {"output": 5 * ua * np.abs(phi) + ua + u * y}
-
-
-@_model("softmax")
-def _softmax(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
-    q, k, v = (_positions(view, name) for name in ("q", "k", "v"))
-    t, s, d = q.shape[-2], k.shape[-2], q.shape[-1]
-    scale = view.params.get("scale")
-    scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
-    a_k = view.inputs.get("relative_keys", view.params.get("relative_keys"))
-    a_v = view.inputs.get("relative_values", view.params.get("relative_values"))
-    bias = view.inputs.get("bias", view.params.get("bias"))
-    logits = _arith.einsum("...td,...sd->...ts", q, k)
-    size = _arith.einsum("...td,...sd->...ts", np.abs(q), np.abs(k))
-    if a_k is not None:
-        a_k = np.asarray(a_k, dtype=np.float64)
-        logits = logits + _arith.einsum("...td,tsd->...ts", q, a_k)
-        size = size + _arith.einsum("...td,tsd->...ts", np.abs(q), np.abs(a_k))
-    logits, size = scale * logits, scale * size
-    visible = np.ones((t, s), dtype=bool)
-    if view.params.get("causal", False):
-        qp = view.inputs.get("query_positions", np.arange(s - t, s))
-        kp = view.inputs.get("key_positions", np.arange(s))
-        visible = np.asarray(kp)[None, :] <= np.asarray(qp)[:, None]
-    if bias is not None:
-        bias = np.asarray(bias, dtype=np.float64)
-        finite_bias = np.where(np.isneginf(bias), 0.0, bias)
-        logits, size = logits + finite_bias, size + np.abs(finite_bias)
-        visible = visible & ~np.isneginf(bias)
-    visible = np.broadcast_to(visible, logits.shape)
-    masked = np.where(visible, logits, -np.inf)
-    top = np.max(masked, axis=-1, keepdims=True)
-    e = np.where(visible, _arith.exp(masked - top), 0.0)
-    w = e / e.sum(axis=-1, keepdims=True)  # (..., T, S)
-    values = np.broadcast_to(v[..., None, :, :], (*w.shape, v.shape[-1]))  # (..., T, S, D_v)
-    if a_v is not None:
-        values = values + np.asarray(a_v, dtype=np.float64)
-    y = np.asarray(view.expected["output"], dtype=np.float64)
-    d_logit = ((2 * d + 2) * ua + 3 * u) * size  # (..., T, S)
-    d_weight = (s + 4) * ua + ua * np.abs(np.where(visible, masked - top, 0.0)) + 2 * u
-    spread = _arith.einsum("...ts,...tsd->...td", w * d_logit, np.abs(values - y[..., None, :]))
-    own = _arith.einsum("...ts,...tsd->...td", w * d_weight, np.abs(values))
-    return {"output": spread + own + u * np.abs(y)}
-
-
-@_model("fire_mlp")
-def _fire_mlp(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    from posref.relative import fire_normalized_distance
-
-    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
-    options = {name: _spec_param(view, name) for name in ("c", "threshold", "eps")}
-    q, k = (np.asarray(view.inputs[name], dtype=np.int64) for name in ("query_positions", "key_positions"))
-    z = fire_normalized_distance(q, k, **options)  # (T, S)
-    z_view = CaseView("fire_normalized_distance", options, {"query_positions": q, "key_positions": k},
-                      {"output": z})
-    dz = _fire(z_view, "float64" if dtype == "float64" else "float32")["output"]  # z kept in the angle precision
-    w1, b1, w2, b2 = (_positions(view, name) for name in ("w1", "b1", "w2", "b2"))
-    pre = z[..., None] * w1[0] + b1  # (T, S, K)
-    d_pre = np.abs(w1[0]) * dz[..., None] + 2 * ua * (np.abs(z[..., None] * w1[0]) + np.abs(b1))
-    h = np.maximum(pre, 0.0)
-    hidden = w1.shape[1]
-    error = d_pre @ np.abs(w2) + (hidden + 1) * ua * (h @ np.abs(w2) + np.abs(b2))  # (T, S, H)
-    y = np.asarray(view.expected["output"], dtype=np.float64)
-    return {"output": np.moveaxis(error, -1, 0) + u * np.abs(y)}
-
-
-@_model("cope")
-def _cope(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    from posref.relative import _cope_causal, _cope_positions
-
-    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
-    logits = _positions(view, "logits")
-    t, s = logits.shape[-2:]
-    causal = _cope_causal(t, s)
-    p = _cope_positions(logits, causal)  # (..., T, S), unclamped
-    count = np.flip(np.cumsum(np.flip(causal, axis=-1), axis=-1), axis=-1)  # gates summed into p_ij
-    dp = (count + 3) * ua * p
-    y = np.asarray(view.expected["output"], dtype=np.float64)
-    if view.function == "cope_positions":
-        return {"output": dp + u * np.abs(y)}
-    q, table = _positions(view, "q"), _positions(view, "position_embeddings")
-    rows, d = table.shape
-    z = q @ table.T  # (..., T, P)
-    size = np.abs(q) @ np.abs(table).T
-    clamped = np.minimum(p, rows - 1)
-    low_row = np.floor(clamped).astype(np.int64)
-    high_row = np.ceil(clamped).astype(np.int64)
-    w = clamped - low_row
-
-    def at(values, index):
-        return np.take_along_axis(values, np.clip(index, 0, rows - 1), axis=-1)
-
-    slopes = np.abs(np.diff(z, axis=-1)) if rows > 1 else np.zeros(z.shape[:-1] + (1,))
-    slope = np.zeros_like(p)
-    for shift in (-1, 0, 1):  # the segments around p that an error below 1 can reach
-        segment = np.clip(low_row + shift, 0, slopes.shape[-1] - 1)
-        slope = np.maximum(slope, np.take_along_axis(slopes, segment, axis=-1))
-    moves = p - dp <= rows - 1
-    z_low, z_high = at(z, low_row), at(z, high_row)
-    error = (np.where(moves, dp * slope, 0.0)
-             + d * ua * ((1 - w) * at(size, low_row) + w * at(size, high_row))
-             + 4 * ua * (np.abs(z_low) + np.abs(z_high)))
-    return {"output": error + u * np.abs(y)}
-
-
-@_model("fope")
-def _fope(view: CaseView, dtype: str) -> dict[str, np.ndarray]:
-    from posref.fope import _kept_frequencies
-
-    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
-    x = _positions(view, "x")
-    head_dim, half = x.shape[-1], x.shape[-1] // 2
-    theta = _kept_frequencies(int(_spec_param(view, "fourier_dim") or head_dim), float(_spec_param(view, "base")),
-                              int(view.params["max_sequence_length"]), float(_spec_param(view, "floor_ratio")))
-    p = np.broadcast_to(_positions(view, "positions") + float(_spec_param(view, "position_offset")), x.shape[:-1])
-    phi = p[..., None] * theta  # (..., K)
-    sin_coef, cos_coef = _positions(view, "sin_coef"), _positions(view, "cos_coef")
-    per_angle = _angle_error_factor(theta, ua) * np.abs(phi) + (theta.shape[0] + 1) * ua  # (..., K)
-    if sin_coef.ndim == 2:
-        sums = [_arith.einsum("...k,km->...m", f(phi), c) for f, c in ((_arith.sin, sin_coef), (_arith.cos, cos_coef))]
-        errors = [_arith.einsum("...k,km->...m", per_angle, np.abs(c)) for c in (sin_coef, cos_coef)]
-    else:
-        sums = [_arith.einsum("...htk,hkm->...htm", f(phi), c) for f, c in ((_arith.sin, sin_coef), (_arith.cos, cos_coef))]
-        errors = [_arith.einsum("...htk,hkm->...htm", per_angle, np.abs(c)) for c in (sin_coef, cos_coef)]
-    pad = x.shape[:-1] + (half - sin_coef.shape[-1],)
-    sin_f = np.concatenate([sums[0], np.full(pad, float(_spec_param(view, "pad_sin")))], axis=-1)
-    cos_f = np.concatenate([sums[1], np.ones(pad)], axis=-1)
-    d_sin = np.concatenate([errors[0], np.zeros(pad)], axis=-1)
-    d_cos = np.concatenate([errors[1], np.zeros(pad)], axis=-1)
-    x_a, x_b = np.abs(x[..., :half]), np.abs(x[..., half:])
-    by_cos = d_cos + 2 * u * np.abs(cos_f)
-    by_sin = d_sin + 2 * u * np.abs(sin_f)
-    y = np.abs(np.asarray(view.expected["output"], dtype=np.float64))
-    return {"output": np.concatenate([x_a * by_cos + x_b * by_sin, x_b * by_cos + x_a * by_sin], axis=-1) + u * y}
+def __getattr__(name: str) -> Any:
+    """``rope_budget``, ``dynamic_ntk_alpha_error`` and ``t5_near_boundary``, from their family modules."""
+    if name in _MOVED:
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

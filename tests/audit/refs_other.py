@@ -313,7 +313,7 @@ def ref_peg(inputs, params, output_name, index):
     weight = np.asarray(inputs["weight"])
     bias = np.asarray(inputs["bias"])
     rows, cols = (int(x) for x in params["grid_shape"])
-    start = 1 if params.get("has_class_token", False) else 0
+    start = 1 if params.get("class_token", False) else 0
     if n < start:
         return _mpf(tokens[b, n, c])  # the class token passes through
     r, s = divmod(n - start, cols)

@@ -401,7 +401,7 @@ def _mrope_axis(pair: int, section: Sequence[int], interleaved: bool) -> int:
 
 def _mrope_angle(positions: np.ndarray, lead: Index, pair: int, dim: int, params) -> mpmath.mpf:
     section = [int(v) for v in params["mrope_section"]]
-    axis = _mrope_axis(pair, section, bool(params["interleaved"]))
+    axis = _mrope_axis(pair, section, params.get("section_order", "blocks") == "round_robin")
     p = _num(positions[(axis,) + _bindex(positions.shape[1:], lead)])
     return p * _theta(params["base"], dim)[pair]
 

@@ -71,21 +71,6 @@ F32 = np.float32
 ACTIVATION_DTYPES = {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16),
                      "bfloat16": np.dtype(ml_dtypes.bfloat16)}
 
-#: Spec functions every instance implements.
-FUNCTIONS = (
-    "rope_frequencies", "rope_angles", "rope_cos_sin", "apply_rotary", "apply_rope",
-    "sinusoidal_encoding", "learned_position_embedding",
-    "alibi_slopes", "alibi_bias", "t5_relative_bucket", "t5_relative_bias",
-    "linear_scaled_frequencies", "dynamic_linear_frequencies", "ntk_scaled_frequencies",
-    "ntk_fixed_frequencies", "dynamic_ntk_frequencies", "qwen_dynamic_ntk_frequencies",
-    "dynamic_ntk_sequence_length", "yarn_correction_range", "yarn_frequencies", "yarn_attention_factor",
-    "llama3_scaled_frequencies", "longrope_frequencies", "longrope_attention_factor", "deepseek_softmax_scale",
-    "xpos_scales", "apply_xpos", "mrope_angles", "apply_mrope", "axial_rope_angles", "apply_axial_rope",
-    "sincos_2d_encoding", "transformer_xl_relative_encoding", "sandwich_bias", "kerple_log_bias",
-    "kerple_power_bias", "fire_normalized_distance", "shaw_relative_logits", "shaw_relative_values",
-    "transformer_xl_scores", "deberta_relative_scores", "peg", "fourier_features", "attention", "fire_bias",
-    "cope_positions", "cope_bias", "apply_fope",
-)
 
 
 def _require(condition, message, error=ValueError):
@@ -122,8 +107,9 @@ def _check_ntk_dim(dim):
 class Correct:
     """A correct implementation computing in one activation dtype."""
 
-    #: Spec functions whose result this class changes (all, for the correct one).
-    targets = FUNCTIONS
+    #: Spec functions whose result this class changes (for the correct one: every spec
+    #: function it implements, set below from its methods).
+    targets: tuple[str, ...] = ()
 
     def __init__(self, dtype):
         self.dtype = dtype
@@ -613,11 +599,13 @@ class Correct:
         rows = self.angle_table(positions, self.inv_freq(dim, base))  # (3, ..., dim/2): every row, float32
         return np.choose(axis, list(rows)).astype(F32)  # pair i from row axis[i]
 
-    def mrope_angles(self, positions, dim, /, *, base=10_000.0, mrope_section, interleaved=False):
+    def mrope_angles(self, positions, dim, /, *, base=10_000.0, mrope_section, section_order="blocks"):
+        interleaved = section_order == "round_robin"
         _check_dim(dim)
         return self.mrope_pair_angles(positions, dim, base, mrope_section, interleaved)
 
-    def apply_mrope(self, x, positions, /, *, base=10_000.0, mrope_section, interleaved=False, layout="half"):
+    def apply_mrope(self, x, positions, /, *, base=10_000.0, mrope_section, section_order="blocks", layout="half"):
+        interleaved = section_order == "round_robin"
         head_dim = x.shape[-1]
         _require(head_dim > 0 and head_dim % 2 == 0, f"x must have an even last dimension, got {x.shape}")
         _require(layout in ("half", "interleaved"), f"layout must be 'half' or 'interleaved', got {layout!r}")
@@ -834,12 +822,12 @@ class Correct:
         """``(k, k, C)`` taps of a depthwise ``(C, 1, k, k)`` weight, applied as a cross-correlation."""
         return weight[:, 0].transpose(1, 2, 0)
 
-    def peg(self, tokens, weight, bias, /, *, grid_shape, has_class_token=False):
+    def peg(self, tokens, weight, bias, /, *, grid_shape, class_token=False):
         k = weight.shape[-1]
         _require(weight.ndim == 4 and k % 2 == 1, f"weight must have shape (C, 1, k, k) with k odd, got {weight.shape}")
         rows, cols = (int(n) for n in grid_shape)
         batch, _, channels = tokens.shape
-        start = int(has_class_token)
+        start = int(class_token)
         grid = tokens[:, start:, :].reshape(batch, rows, cols, channels).astype(F32)
         p = k // 2
         padded = np.pad(grid, ((0, 0), (p, p), (p, p), (0, 0)))
@@ -1024,6 +1012,17 @@ class HuggingFaceDynamicNtk(Correct):
     def dynamic_ntk_exponent(self, dim):
         return F32(dim / (dim - 2))  # a Python float exponent, applied to a float32 tensor
 
+
+def _implemented(cls):
+    """The spec functions ``cls`` implements: its methods named after a catalogue entry."""
+    import posref
+
+    return tuple(f.name for f in posref.spec_functions() if callable(getattr(cls, f.name, None)))
+
+
+#: Spec functions every instance implements, found by name: a method called like a
+#: catalogue entry is that function's low-precision implementation.
+FUNCTIONS = Correct.targets = _implemented(Correct)
 
 #: Correct implementations that compute differently from :class:`Correct`; each must pass too.
 VARIANTS = (Correct, ExpFormFrequencies, ComplexRotation, Float32KernelRotation, Float32CorrectionRange,

@@ -1,7 +1,7 @@
 """ALiBi golden cases.
 
-Slopes for head counts that are not powers of two, by the paper's rule and
-MPT's, and the bias in each of its forms (distance, key index, last-key
+Slopes for head counts that are not powers of two (the paper's rule, which
+MPT's derivation reproduces bit for bit), and the bias in each of its forms (distance, key index, last-key
 anchored, symmetric), causal and bidirectional, with Falcon's scale and at
 distances up to 8191 where a bfloat16 product shows.
 """
@@ -20,12 +20,11 @@ def _add(*specs: CaseSpec) -> None:
 
 
 for heads in (1, 8, 12, 20, 40, 64, 6, 3):
-    for rule in ("paper", "mpt"):
-        _add(CaseSpec(
-            id=f"alibi_slopes.{rule}.h{heads}", function="alibi_slopes", inputs={},
-            params={"num_heads": heads, "rule": rule}, tolerance="linear_bias",
-            description=f"{rule} slopes for {heads} heads",
-        ))
+    _add(CaseSpec(
+        id=f"alibi_slopes.h{heads}", function="alibi_slopes", inputs={},
+        params={"num_heads": heads}, tolerance="linear_bias",
+        description=f"slopes for {heads} heads",
+    ))
 _add(CaseSpec(id="alibi_slopes.invalid.zero_heads", function="alibi_slopes", inputs={}, params={"num_heads": 0},
               expect_error="ValueError", error_match="num_heads", description="zero heads"))
 _SLOPES12 = [2.0 ** (-8 * k / 8) for k in range(1, 9)] + [2.0 ** (-(2 * k - 1) * 0.5) for k in range(1, 5)]

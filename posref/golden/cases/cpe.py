@@ -20,7 +20,7 @@ def _add(*specs: CaseSpec) -> None:
 _add(
     CaseSpec(id="peg.k3.class_token", function="peg",
              inputs={"tokens": Normal((2, 1 + 5 * 7, 6)), "weight": Normal((6, 1, 3, 3), 0.3), "bias": Normal((6,), 0.1)},
-             params={"grid_shape": [5, 7], "has_class_token": True}, tolerance="contraction",
+             params={"grid_shape": [5, 7], "class_token": True}, tolerance="contraction",
              description="3 x 3 depthwise PEG on a 5 x 7 grid with a class token"),
     CaseSpec(id="peg.k5.no_class_token", function="peg",
              inputs={"tokens": Normal((1, 16, 4)), "weight": Normal((4, 1, 5, 5), 0.2), "bias": Normal((4,), 0.1)},

@@ -125,7 +125,7 @@ _QWEN2VL_IDS = [
 _QWEN2VL_FAR = [[p + 100_000 for p in row] for row in _QWEN2VL_IDS]
 _QWEN2VL_1M = [[p + 1_000_000 for p in row] for row in _QWEN2VL_IDS]
 _QWEN2VL = {"base": 1_000_000.0, "mrope_section": [16, 24, 24]}
-_QWEN3VL = {"base": 5_000_000.0, "mrope_section": [24, 20, 20], "interleaved": True}
+_QWEN3VL = {"base": 5_000_000.0, "mrope_section": [24, 20, 20], "section_order": "round_robin"}
 _add(
     CaseSpec(id="mrope_angles.qwen2_vl.contiguous", function="mrope_angles",
              inputs={"positions": Values(_QWEN2VL_IDS, "int64")}, params={"dim": 128, **_QWEN2VL},
@@ -151,7 +151,7 @@ _add(
              error_match="mrope_section", description="sections summing to 56, not 64"),
     CaseSpec(id="mrope_angles.invalid.interleaved_misfit", function="mrope_angles",
              inputs={"positions": Values(_QWEN2VL_IDS, "int64")},
-             params={"dim": 128, **_QWEN2VL, "interleaved": True}, expect_error="ValueError",
+             params={"dim": 128, **_QWEN2VL, "section_order": "round_robin"}, expect_error="ValueError",
              error_match="mrope_section", description="Qwen2-VL's sections do not fit the interleaved pattern"),
     CaseSpec(id="mrope_angles.invalid.two_rows", function="mrope_angles",
              inputs={"positions": Values(_QWEN2VL_IDS[:2], "int64")}, params={"dim": 128, **_QWEN2VL},
