@@ -212,3 +212,22 @@ def test_every_family_has_a_page():
         listed.update(re.findall(r"^\.\. posref-functions:: (\S+)\s*$", page.read_text(encoding="utf-8"), re.MULTILINE))
     families = {entry.family for entry in posref.spec_functions()}
     assert not families - listed, f"families without a page under docs/families/: {sorted(families - listed)}"
+
+
+def test_every_divergence_on_the_matrix_page_links_its_known_list(built_site):
+    import html
+    import re
+
+    matrix = (built_site / "guides" / "matrix.html").read_text(encoding="utf-8")
+    known = (built_site / "guides" / "known.html").read_text(encoding="utf-8")
+    anchors = set(re.findall(r'id="(known-[a-z0-9-]+)"', known))
+    shipped = sorted((DOCS.parent / "posref" / "adapters" / "known").glob("*.txt"))
+    assert len(anchors) == len(shipped), "one section per shipped known list"
+    for path in shipped:  # each section shows its file's reasons
+        first_reason = next(line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("#"))
+        assert html.escape(first_reason[:40], quote=False) in known, path.name
+    items = re.findall(r"<li><p><strong>\w+</strong> <code[^>]*>.*?</code> \([a-z_]+\) \[[a-z0-9, ]+\]:(.*?)</p>",
+                       matrix, re.S)
+    assert items and all("known list: " in item for item in items), "every divergence links its known lists"
+    targets = re.findall(r'href="known\.html#(known-[a-z0-9-]+)"', matrix)
+    assert targets and set(targets) <= anchors

@@ -649,7 +649,7 @@ def markdown_to_nodes(text: str, inline, *, group_by: str | None = None, skip_ti
                     item_text += " " + lines[i].strip()
                     i += 1
                 item = nodes.list_item()
-                item += nodes.paragraph("", "", *inline(item_text))
+                item += nodes.paragraph("", "", *inline(item_text), *_known_list_links(item_text))
                 bullets += item
             result.append(bullets)
             continue
@@ -665,6 +665,66 @@ def markdown_to_nodes(text: str, inline, *, group_by: str | None = None, skip_ti
 
 
 _INLINE = re.compile(r"`([^`]+)`|\*\*([^*]+)\*\*")
+#: A divergence of the matrix: ``**library** `case id` (status) [dtype, dtype]: reason``.
+_DIVERGENCE = re.compile(r"^\*\*(?P<library>\w+)\*\* `[^`]+` \([a-z_]+\) \[(?P<dtypes>[a-z0-9, ]+)\]:")
+
+
+def _known_dir() -> Path:
+    from posref.conformance.known import KNOWN_DIR
+
+    return Path(KNOWN_DIR)
+
+
+def known_label(library: str, dtype: str) -> str:
+    """The label of one known-divergence list on the known-lists page."""
+    return f"known-{library}-{dtype}".replace("_", "-")
+
+
+def _known_list_links(item_text: str) -> list[nodes.Node]:
+    """For a divergence of the matrix, links to the known lists that hold it (one per dtype)."""
+    match = _DIVERGENCE.match(item_text)
+    if not match:
+        return []
+    library = match["library"]
+    dtypes = [d.strip() for d in match["dtypes"].split(",")]
+    dtypes = [d for d in dtypes if (_known_dir() / f"{library}-{d}.txt").is_file()]
+    if not dtypes:
+        return []
+    out: list[nodes.Node] = [nodes.Text(" (known list: ")]
+    for n, dtype in enumerate(dtypes):
+        if n:
+            out.append(nodes.Text(", "))
+        xref = addnodes.pending_xref("", refdomain="std", reftype="ref", reftarget=known_label(library, dtype),
+                                     refexplicit=True, refwarn=True)
+        xref += nodes.inline(dtype, dtype)
+        out.append(xref)
+    out.append(nodes.Text(")"))
+    return out
+
+
+class KnownListsDirective(SphinxDirective):
+    """Every known-divergence list shipped with the built-in adapters, one section each, as the files read.
+
+    Each section carries the label :func:`known_label` gives, which the
+    divergences of the matrix page link to.
+    """
+
+    has_content = False
+
+    def run(self):
+        lines: list[str] = []
+        for path in sorted(_known_dir().glob("*.txt")):
+            library, _, dtype = path.stem.rpartition("-")
+            self.env.note_dependency(str(path))
+            title = f"{library}, {dtype}"
+            lines += [f".. _{known_label(library, dtype)}:", "", title, "~" * len(title), "",
+                      f"``posref/adapters/known/{path.name}``", "", ".. code-block:: text", ""]
+            body = path.read_text(encoding="utf-8").splitlines() or ["(empty)"]
+            lines += [f"   {line}" if line.strip() else "" for line in body] + [""]
+        container = nodes.container()
+        self.state.nested_parse(StringList(lines, source="posref-known-lists"), self.content_offset, container,
+                                match_titles=True)
+        return container.children
 
 
 def _markdown_inline(text: str) -> list[nodes.Node]:
@@ -724,4 +784,5 @@ def setup(app):
     app.add_directive("posref-api-index", ApiIndexDirective)
     app.add_directive("posref-cli", CliDirective)
     app.add_directive("posref-markdown", MarkdownDirective)
+    app.add_directive("posref-known-lists", KnownListsDirective)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

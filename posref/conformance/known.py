@@ -4,8 +4,9 @@ A list is text: one case id per line, followed by a ``#`` comment that
 gives the reason, or preceded by a comment block that explains the ids
 below it (up to the next blank line).  ``posref check --known FILE`` and
 the plugin's ``--posref-known FILE`` read such files; each built-in
-adapter carries its own, ``<adapter>-<dtype>.txt`` in :data:`KNOWN_DIR`
-(the data of :mod:`posref.adapters.known`), applied by default.
+adapter carries its own, ``<adapter>-<dtype>.txt`` in ``KNOWN_DIR``
+(``posref/adapters/known``, the data of :mod:`posref.adapters.known`),
+applied by default.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def parse_known(text: str) -> dict[str, str]:
 
 
 def known_file(adapter: str, dtype: str, directory: pathlib.Path | None = None) -> pathlib.Path | None:
-    """The list of ``adapter`` in ``dtype`` in ``directory`` (default :data:`KNOWN_DIR`), if there is one."""
+    """The list of ``adapter`` in ``dtype`` in ``directory`` (default ``KNOWN_DIR``), if there is one."""
     for name, value in (("adapter", adapter), ("dtype", dtype)):
         if not isinstance(value, str) or not value or "/" in value or "\\" in value or value.startswith("."):
             raise ValueError(f"{name} must be a plain name such as 'transformers' or 'float32', got {name}={value!r}")
