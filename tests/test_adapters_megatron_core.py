@@ -118,7 +118,7 @@ def test_by_hand(adapter):
     (lambda a: a.apply_rope(np.zeros((2, 8)), np.arange(2), position_offset=0.5), "fractional offset"),
     (lambda a: a.apply_rope(np.zeros((2, 8)), np.array([-1, 0])), "0 .. max_seq_len - 1"),
     (lambda a: a.apply_mrope(np.zeros((2, 8)), np.zeros((3, 2), dtype=int), mrope_section=[1, 1, 2],
-                             interleaved=True), "contiguous sections"),
+                             section_order="round_robin"), "contiguous sections"),
     (lambda a: a.llama3_scaled_frequencies(64, low_freq_factor=2.0), "fixes low_freq_factor"),
     (lambda a: a.yarn_attention_factor(4.0, attention_factor=1.2), "attention_factor"),
     (lambda a: a.yarn_frequencies(64, scaling_factor=4.0, original_max_position_embeddings=64,

@@ -5,9 +5,12 @@ it has
 
 * its spec module, ``posref/<family>.py`` or ``posref/relative/<family>.py``,
   holding every function of the family and nothing of another family;
-* its golden cases, ``posref/golden/cases/<family>.py``;
-* its conformance module, ``posref/conformance/families/<family>.py`` (error
-  models and fuzz strategies);
+* its golden cases, ``posref/golden/cases/<family>.py``, with a fuzz
+  strategy (``@strategy`` of ``posref.golden.strategies``) for every
+  function that has a valid golden case;
+* an error model for every tolerance class its cases name: the core's
+  (``posref/tolerance/__init__.py``), another family's, or its own in
+  ``posref/tolerance/<family>.py`` when its rounding needs one;
 * its unit tests, ``tests/test_<family>.py``;
 * a documentation page under ``docs/families/`` that lists its functions
   with ``.. posref-functions:: <family>`` and is reachable from the family
@@ -58,9 +61,30 @@ def test_golden_cases_module_exists(family):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_conformance_module_exists(family):
-    assert importlib.util.find_spec(f"posref.conformance.families.{family}") is not None, (
-        f"posref/conformance/families/{family}.py is missing")
+def test_every_function_with_a_valid_case_has_a_strategy_from_its_cases_module(family):
+    from posref.golden.cases import CASES
+    from posref.golden.strategies import STRATEGIES
+
+    with_cases = sorted({c.function for c in CASES if c.expect_error is None and c.function in _functions(family)})
+    missing = [f for f in with_cases if f not in STRATEGIES]
+    assert not missing, f"{family}: no @strategy in posref/golden/cases/{family}.py for {missing}"
+    elsewhere = {f: STRATEGIES.origin(f) for f in with_cases if STRATEGIES.origin(f) != f"posref.golden.cases.{family}"}
+    assert not elsewhere, f"{family}: strategies registered outside posref/golden/cases/{family}.py: {elsewhere}"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_tolerance_class_its_cases_name_is_registered(family):
+    from posref.golden.cases import CASES
+    from posref.tolerance import TOLERANCE_CLASSES
+
+    named = {c.tolerance for c in CASES if c.expect_error is None and c.function in _functions(family)}
+    missing = sorted(named - set(TOLERANCE_CLASSES))
+    assert not missing, (f"{family}: golden cases name tolerance classes no error model registers: {missing} "
+                         f"(add one with @error_model in posref/tolerance/{family}.py)")
+
+
+def _functions(family: str) -> set[str]:
+    return {entry.name for entry in posref.spec_functions(family)}
 
 
 @pytest.mark.parametrize("family", FAMILIES)

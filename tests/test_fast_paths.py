@@ -444,10 +444,11 @@ def test_apply_mrope_equals_plain_formula(mode, t, section, interleaved, layout,
     x = features(rng, (d,) if broadcast_x else (2, t, d))  # a single vector is broadcast to every token
     positions = rng.integers(0, 50, (3, 1, t))
     with arithmetic(mode):
-        angles = mrope_angles(positions, d, mrope_section=section, interleaved=interleaved)
+        order = "round_robin" if interleaved else "blocks"
+        angles = mrope_angles(positions, d, mrope_section=section, section_order=order)
         rows = np.broadcast_shapes(x.shape[:-1], angles.shape[:-1])
         expected = plain_rotary(np.broadcast_to(x, rows + (d,)), np.broadcast_to(angles, rows + (d // 2,)), layout)
-        actual = apply_mrope(x, positions, mrope_section=section, interleaved=interleaved, layout=layout)
+        actual = apply_mrope(x, positions, mrope_section=section, section_order=order, layout=layout)
         assert same_bits(actual, expected)
 
 

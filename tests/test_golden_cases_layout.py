@@ -1,9 +1,10 @@
 """The golden cases live one family to a module: ``posref/golden/cases/<family>.py``.
 
 Each module is named after a family of the catalogue and holds that
-family's cases only; every family has one; the package collects them all,
-found by ``pkgutil`` and not by a list kept by hand; a module's cases do not
-depend on what was imported before it.
+family's cases only, and the fuzz strategies of that family's functions
+(the random counterpart of the fixed cases); every family has one; the
+package collects them all, found by ``pkgutil`` and not by a list kept by
+hand; a module's cases do not depend on what was imported before it.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import pkgutil
+import subprocess
+import sys
 
 import pytest
 
 import posref
 import posref.golden.cases as package
+import posref.golden.strategies as strategies
 from posref.golden.registry import CaseSpec
+from posref.tolerance import TOLERANCE_CLASSES, Registry
 
 CATALOGUE = {entry.name: entry.family for entry in posref.spec_functions()}
 FAMILIES = sorted(set(CATALOGUE.values()))
@@ -89,11 +94,71 @@ def test_case_ids_are_unique():
 
 
 @pytest.mark.parametrize("name", FAMILY_NAMES)
-def test_a_module_alone_gives_the_same_cases(name):
-    # run the module's file afresh, under another name: its cases must not depend on what ran before
+def test_a_module_alone_gives_the_same_cases(name, monkeypatch):
+    # run the module's file afresh, under another name: its cases must not depend on what ran before;
+    # its strategies register into a registry of their own (the real one refuses a second module)
+    fresh_strategies = Registry("fuzz strategy", load=lambda: None)
+    monkeypatch.setattr(strategies, "STRATEGIES", fresh_strategies)
     path = MODULES[name].__file__
     spec = importlib.util.spec_from_file_location(f"_posref_fresh_{name}", path)
     fresh = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fresh)
+    monkeypatch.undo()
     assert fresh.CASES == MODULES[name].CASES
     assert getattr(fresh, "NOT_GOLDEN", {}) == getattr(MODULES[name], "NOT_GOLDEN", {})
+    registered = {f: s.tolerance for f, s in strategies.STRATEGIES.items()
+                  if s.draw_case.__module__ == MODULES[name].__name__}
+    assert {f: s.tolerance for f, s in fresh_strategies.items()} == registered
+
+
+# -- fuzz strategies ---------------------------------------------------------------------------------
+
+
+def test_every_function_with_a_valid_case_has_a_strategy():
+    valid = {c.function for c in package.CASES if c.expect_error is None}
+    missing = sorted(valid - set(strategies.STRATEGIES))
+    assert not missing, (f"functions with valid golden cases but no strategy: {missing}; add a "
+                         f"@strategy(\"<function>\", tolerance=...) to posref/golden/cases/<family>.py")
+
+
+def test_every_strategy_is_registered_by_its_family_s_module_under_its_function_s_name():
+    for function, entry in strategies.STRATEGIES.items():
+        assert function in CATALOGUE, f"a strategy is registered for {function!r}, which is no spec function"
+        module = f"posref.golden.cases.{CATALOGUE[function]}"
+        assert strategies.STRATEGIES.origin(function) == module == entry.draw_case.__module__, (
+            f"the strategy of {function} is registered by {strategies.STRATEGIES.origin(function)}, not {module}")
+        assert entry.function == function and entry.draw_case.__name__ == f"{function}_case"
+        assert entry.tolerance in TOLERANCE_CLASSES, f"{function}: unregistered tolerance class {entry.tolerance!r}"
+
+
+def test_a_strategy_draws_with_the_tolerance_of_its_function_s_golden_cases():
+    by_function: dict[str, set[str]] = {}
+    for case in package.CASES:
+        if case.expect_error is None:
+            by_function.setdefault(case.function, set()).add(case.tolerance)
+    for function, entry in strategies.STRATEGIES.items():
+        if function in by_function:
+            assert entry.tolerance in by_function[function], (function, entry.tolerance, by_function[function])
+
+
+def test_importing_the_cases_imports_no_hypothesis():
+    code = (
+        "import sys\n"
+        "import posref.golden.cases\n"
+        "from posref.golden.strategies import STRATEGIES\n"
+        "assert len(STRATEGIES) > 0\n"
+        "assert 'hypothesis' not in sys.modules, 'a golden cases module imported hypothesis'\n"
+        "assert not [m for m in sys.modules if m.startswith('posref.conformance')], 'golden imported conformance'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_strategies_registry_loads_the_case_modules_itself():
+    code = (
+        "import sys\n"
+        "from posref.golden.strategies import STRATEGIES\n"
+        "assert 'posref.golden.cases' not in sys.modules\n"
+        "assert 'apply_rope' in STRATEGIES\n"
+        "assert 'posref.golden.cases.rope' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

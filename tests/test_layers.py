@@ -3,18 +3,22 @@
 The layers, lowest first::
 
     spec         posref/*.py (the formulas, posref/_*.py helpers), posref/relative/
-    golden       posref/golden/
+    tolerance    posref/tolerance/ (the error model; the corpus stores its budgets)
+    golden       posref/golden/ (cases, fuzz strategies, the corpus)
     conformance  posref/conformance/ (all but plugin.py)
     doors        posref/cli.py, posref/__main__.py, posref/conformance/plugin.py, posref/adapters/
 
 A module may import its own layer and the layers below it, never one above.
 A private name (a path component or imported name starting with ``_``) may
 be imported only inside its own layer and its own top-level package
-(``posref.golden``, ``posref.conformance``, ``posref.adapters``; the spec
-modules and ``posref/relative/`` are one package for this).  Every import
-counts: at module level, inside functions, ``import x``, ``from x import y``
-and relative imports.  Dynamic imports (``importlib.import_module`` of a
-string) are not seen.
+(``posref.tolerance``, ``posref.golden``, ``posref.conformance``,
+``posref.adapters``; the spec modules and ``posref/relative/`` are one
+package for this), with one documented exception: the public names of the
+shared internals :data:`SHARED_INTERNALS` (``posref._arith``,
+``posref._validate``), which every layer may import.  Every import counts:
+at module level, inside functions, ``import x``, ``from x import y`` and
+relative imports.  Dynamic imports (``importlib.import_module`` of a string)
+are not seen.  There is no list of allowed exceptions beyond that one.
 """
 
 from __future__ import annotations
@@ -27,64 +31,15 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "posref"
 
-LAYERS = ("spec", "golden", "conformance", "doors")
+LAYERS = ("spec", "tolerance", "golden", "conformance", "doors")
 
-#: Imports that break the rules today and have an owner changing them; each entry is
-#: (importing file, imported dotted name).  Remove an entry when its import is gone: the
-#: test fails on an entry that no longer matches, so the list can only shrink.
-_PENDING = {
-    # the error model (tolerance.py, families/: another engineer's work in progress): spec internals
-    ("posref/conformance/tolerance.py", "posref._arith"),
-    ("posref/conformance/tolerance.py", "posref._spec.SPEC_FUNCTIONS"),
-    ("posref/conformance/tolerance.py", "posref._spec.spec_functions"),
-    ("posref/conformance/families/alibi.py", "posref._arith"),
-    ("posref/conformance/families/attention.py", "posref._arith"),
-    ("posref/conformance/families/fire.py", "posref._arith"),
-    ("posref/conformance/families/fope.py", "posref._arith"),
-    ("posref/conformance/families/kerple.py", "posref._arith"),
-    ("posref/conformance/families/rope.py", "posref._arith"),
-    ("posref/conformance/families/rope_scaling.py", "posref._arith"),
-    ("posref/conformance/families/sandwich.py", "posref._arith"),
-    ("posref/conformance/families/sinusoidal.py", "posref._arith"),
-    ("posref/conformance/families/t5.py", "posref._arith"),
-    ("posref/conformance/families/xpos.py", "posref._arith"),
-    # golden -> conformance: the corpus stores the error model's budgets (the tolerance model and the
-    # runner's case arrays belong below golden, or the budgets above it)
-    ("posref/golden/format.py", "posref.conformance.tolerance.CaseView"),
-    ("posref/golden/format.py", "posref.conformance.tolerance.budgets"),
-    ("posref/golden/registry.py", "posref.conformance.runner.case_arrays"),
-    ("posref/golden/registry.py", "posref.conformance.runner.float64_inputs"),
-    ("posref/golden/registry.py", "posref.conformance.tolerance.TOLERANCE_CLASSES"),
-    ("posref/golden/registry.py", "posref.conformance.tolerance.CaseView"),
-    ("posref/golden/registry.py", "posref.conformance.tolerance.budgets"),
-    ("posref/golden/registry.py", "posref.conformance.tolerance.round_budget"),
-    # conformance -> adapters: the parser moved to posref.conformance.known (one-line import change)
-    ("posref/conformance/matrix.py", "posref.adapters.known.known_file"),
-    ("posref/conformance/matrix.py", "posref.adapters.known.parse_known"),
-    # spec internals with no public home yet: precise arithmetic and argument validation
-    ("posref/conformance/diagnose.py", "posref._arith"),
-    ("posref/golden/format.py", "posref._arith"),
-    ("posref/golden/registry.py", "posref._arith"),
-    ("posref/conformance/fuzz.py", "posref._validate.ensure_int"),
-    ("posref/conformance/fuzz.py", "posref._validate.ensure_real"),
-    ("posref/golden/format.py", "posref._validate.ensure_bool"),
-    ("posref/golden/format.py", "posref._validate.ensure_choice"),
-    ("posref/golden/format.py", "posref._validate.ensure_int"),
-    # public names through their private module: import them from posref instead (one-line changes)
-    ("posref/conformance/adapter.py", "posref._spec.SPEC_FUNCTIONS"),
-    ("posref/conformance/adapter.py", "posref._spec.spec_functions"),
-    ("posref/conformance/fuzz.py", "posref._spec.SPEC_FUNCTIONS"),
-    ("posref/conformance/fuzz.py", "posref._spec.spec_functions"),
-    ("posref/conformance/runner.py", "posref._spec.SPEC_FUNCTIONS"),
-    ("posref/conformance/runner.py", "posref._spec.spec_functions"),
-    ("posref/conformance/worker.py", "posref._spec.SPEC_FUNCTIONS"),
-    ("posref/golden/registry.py", "posref._spec.SPEC_FUNCTIONS"),
-    ("posref/golden/registry.py", "posref._spec.spec_functions"),
-    ("posref/conformance/report.py", "posref._version.SPEC_VERSION"),
-    ("posref/conformance/report.py", "posref._version.__version__"),
-    ("posref/golden/format.py", "posref._version.SPEC_VERSION"),
-    ("posref/golden/format.py", "posref._version.__version__"),
-}
+#: The two private spec modules every layer may import: the correctly rounded elementary functions
+#: and exact sums the golden values, the budgets and the diagnoses are computed with (``_arith``), and
+#: the argument checks behind every public boundary (``_validate``).  They are shared numerical and
+#: validation internals, not part of the spec's public API, so they keep their private names; only
+#: their public names may be imported (``from posref import _arith``, ``from posref._validate import
+#: ensure_int``).  Nothing else private crosses a layer or a package.
+SHARED_INTERNALS = ("posref._arith", "posref._validate")
 
 
 def module_name(path: pathlib.Path) -> str:
@@ -104,8 +59,8 @@ def layer_of(module: str) -> str | None:
         return "spec"
     if parts[1] in ("cli", "__main__", "adapters"):
         return "doors"
-    if parts[1] == "golden":
-        return "golden"
+    if parts[1] in ("tolerance", "golden"):
+        return parts[1]
     if parts[1] == "conformance":
         return "doors" if parts[2:3] == ["plugin"] else "conformance"
     return "spec"  # posref.rope, posref._spec, posref.relative(.*)
@@ -114,7 +69,7 @@ def layer_of(module: str) -> str | None:
 def package_of(module: str) -> str:
     """The top-level package a private name belongs to: ``posref.golden`` etc.; the spec is one package."""
     parts = module.split(".")
-    if len(parts) > 1 and parts[1] in ("golden", "conformance", "adapters"):
+    if len(parts) > 1 and parts[1] in ("tolerance", "golden", "conformance", "adapters"):
         return ".".join(parts[:2])
     if len(parts) > 1 and parts[1] in ("cli", "__main__"):
         return module
@@ -161,19 +116,24 @@ def _private(dotted: str) -> bool:
     return any(p.startswith("_") and not (p.startswith("__") and p.endswith("__")) for p in dotted.split("."))
 
 
-def violations(source: str, path: str, module: str, *, is_package: bool = False, root: pathlib.Path = ROOT,
-               pending=frozenset()) -> list[str]:
-    """The rule breaks of one module's source, each as ``"file:line: what"``; ``pending`` ones are left out."""
+def _shared_internal(target: str, name: str) -> bool:
+    """Whether ``name`` is a shared internal (:data:`SHARED_INTERNALS`) or a public name of one."""
+    return target in SHARED_INTERNALS and (name == target or not _private(name[len(target) + 1:]))
+
+
+def violations(source: str, path: str, module: str, *, is_package: bool = False,
+               root: pathlib.Path = ROOT) -> list[str]:
+    """The rule breaks of one module's source, each as ``"file:line: what"``."""
     found = []
     here = layer_of(module)
     for line, target, name in imports_of(source, module, is_package=is_package, root=root):
         there = layer_of(target)
-        if there is None or target == module or (path, name) in pending:
+        if there is None or target == module:
             continue
         if LAYERS.index(there) > LAYERS.index(here):
             found.append(f"{path}:{line}: {module} ({here}) imports {name} ({there}), a higher layer")
         crosses = there != here or (here != "spec" and package_of(target) != package_of(module))
-        if _private(name) and crosses:
+        if _private(name) and crosses and not _shared_internal(target, name):
             found.append(f"{path}:{line}: {module} ({here}) imports the private name {name} of {there} "
                          f"({package_of(target)})")
     return found
@@ -193,19 +153,30 @@ def test_dependencies_point_down_and_private_names_stay_home():
     found = []
     for path, rel in _sources():
         found += violations(path.read_text(encoding="utf-8"), rel, module_name(path),
-                            is_package=path.name == "__init__.py", pending=_PENDING)
+                            is_package=path.name == "__init__.py")
     assert not found, "imports against posref's layers:\n" + "\n".join(found)
 
 
-def test_pending_allowances_are_still_needed():
-    """An entry of ``_PENDING`` whose import is gone must leave the list."""
-    seen = set()
-    for path, rel in _sources():
-        for _, _, name in imports_of(path.read_text(encoding="utf-8"), module_name(path),
-                                     is_package=path.name == "__init__.py"):
-            seen.add((rel, name))
-    stale = sorted(_PENDING - seen)
-    assert not stale, f"_PENDING lists imports that are gone; remove them: {stale}"
+def test_the_shared_internals_are_spec_modules_and_are_used_across_layers():
+    """The exception names two private spec modules, each imported by a layer above the spec."""
+    used_from = {internal: set() for internal in SHARED_INTERNALS}
+    for internal in SHARED_INTERNALS:
+        assert layer_of(internal) == "spec" and _private(internal) and _is_module(internal, ROOT), internal
+    for path, _ in _sources():
+        module = module_name(path)
+        for _, target, _ in imports_of(path.read_text(encoding="utf-8"), module, is_package=path.name == "__init__.py"):
+            if target in used_from and layer_of(module) != "spec":
+                used_from[target].add(layer_of(module))
+    unused = sorted(internal for internal, layers in used_from.items() if not layers)
+    assert not unused, f"SHARED_INTERNALS names modules no other layer imports; remove them: {unused}"
+
+
+def test_the_error_model_is_a_layer_of_its_own():
+    """``posref/tolerance/`` sits between the spec and the golden cases; the old path is in conformance."""
+    assert layer_of("posref.tolerance") == layer_of("posref.tolerance.rope") == "tolerance"
+    assert LAYERS.index("spec") < LAYERS.index("tolerance") < LAYERS.index("golden")
+    assert layer_of("posref.conformance.tolerance") == "conformance"
+    assert package_of("posref.tolerance.rope") == "posref.tolerance"
 
 
 # -- the checker itself --------------------------------------------------------------------------------
@@ -221,8 +192,18 @@ def test_pending_allowances_are_still_needed():
     ("from posref.conformance.engine import _known_for\n", "posref.conformance.plugin",
      "the private name posref.conformance.engine._known_for"),
     ("from posref.golden.format import _load_manifest\n", "posref.cli", "the private name"),
-    ("from posref import _arith\n", "posref.golden.registry", "the private name posref._arith"),
+    ("from posref import _spec\n", "posref.golden.registry", "the private name posref._spec"),
+    ("from posref._spec import SPEC_FUNCTIONS\n", "posref.tolerance", "the private name posref._spec.SPEC_FUNCTIONS"),
+    ("from posref._version import __version__\n", "posref.conformance.report", "the private name"),
+    ("from posref._arith import _kahan\n", "posref.golden.registry", "the private name posref._arith._kahan"),
     ("from posref.adapters._tensors import to_torch\n", "posref.cli", "the private name"),
+    ("from posref.golden.registry import Normal\n", "posref.tolerance.rope", "posref.golden.registry.Normal (golden), "
+                                                                               "a higher layer"),
+    ("from posref.conformance.runner import case_arrays\n", "posref.golden.registry", "a higher layer"),
+    ("from posref.conformance import tolerance\n", "posref.golden.format", "(conformance), a higher layer"),
+    ("from posref.tolerance.rope import _angle\n", "posref.golden.cases.rope",
+     "the private name posref.tolerance.rope._angle"),
+    ("from posref.tolerance import _FAMILY_MODULES\n", "posref.golden.strategies", "the private name"),
 ])
 def test_checker_catches_a_planted_import(source, module, expected):
     found = violations(source, "posref/x.py", module)
@@ -235,20 +216,19 @@ def test_checker_catches_a_planted_import(source, module, expected):
     ("from posref.adapters._tensors import to_torch\n", "posref.adapters.timm"),
     ("from posref import _arith\n", "posref.rope"),
     ("from posref._validate import ensure_int\n", "posref.relative.cope"),
+    ("from posref import _arith\n", "posref.golden.registry"),
+    ("from posref import _arith\n", "posref.tolerance.rope"),
+    ("import posref._arith\n", "posref.conformance.diagnose"),
+    ("from posref._validate import ensure_int, ensure_real\n", "posref.conformance.fuzz"),
+    ("from posref.tolerance import budgets\nfrom posref.golden.strategies import st\n", "posref.golden.cases.rope"),
+    ("from posref.tolerance import CaseView\nfrom posref.rope import rope_frequencies\n", "posref.tolerance.xpos"),
+    ("from posref.tolerance.rope import rope_pairs\n", "posref.tolerance.xpos"),
+    ("from posref import SPEC_FUNCTIONS, SPEC_VERSION, __version__, spec_functions\n", "posref.golden.format"),
     ("from ._safetensors import encode\n", "posref.golden.format"),
     ("import numpy\nfrom transformers.models.bloom import _get_alibi_slopes\n", "posref.adapters.transformers"),
 ])
 def test_checker_allows_what_the_layers_allow(source, module):
     assert violations(source, "posref/x.py", module) == []
-
-
-@pytest.mark.parametrize("source, name", [
-    ("from posref.rope import _rotated_channels\n", "posref.rope._rotated_channels"),
-    ("from posref.conformance.tolerance import budgets\n", "posref.conformance.tolerance.budgets"),
-])
-def test_pending_entries_are_not_reported(source, name):
-    assert violations(source, "posref/golden/t.py", "posref.golden.t")
-    assert not violations(source, "posref/golden/t.py", "posref.golden.t", pending={("posref/golden/t.py", name)})
 
 
 def test_relative_imports_resolve_from_the_package():
@@ -262,12 +242,20 @@ def test_moved_names_keep_their_old_homes():
     import posref.adapters.known as old_known
     import posref.adapters.tensors as tensors
     import posref.conformance.known as known
+    import posref.conformance.runner as runner
+    import posref.conformance.tolerance as old_tolerance
     import posref.golden as golden
     import posref.golden.format as corpus_format
     import posref.golden.registry as registry
+    import posref.tolerance as tolerance
 
     for name in known.__all__:
         assert getattr(old_known, name) is getattr(known, name)
     assert tensors.round_to is registry.round_to
     assert set(corpus_format.__all__) <= set(golden.__all__)
     assert all(hasattr(golden, name) for name in golden.__all__)
+    assert runner.case_arrays is registry.case_arrays and runner.float64_inputs is registry.float64_inputs
+    assert old_tolerance.__all__ == tolerance.__all__
+    for name in [*tolerance.__all__, "each_output", "spec_param", "rope_budget", "t5_near_boundary",
+                 "dynamic_ntk_alpha_error"]:
+        assert getattr(old_tolerance, name) is getattr(tolerance, name), name

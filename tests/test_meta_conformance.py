@@ -430,8 +430,9 @@ def test_xpos_budget_scales_the_rotation_and_adds_the_scale_error():
 def test_mrope_angle_budget_reads_the_coordinate_that_drives_each_pair(interleaved, driven):
     # dim 8, theta = 1, 0.1, 0.01, 0.001; sections [2, 1, 1]: height drives pair 2 (contiguous) or 1 (interleaved)
     positions = np.array([[0], [1000], [0]])
-    params = {"dim": 8, "mrope_section": [2, 1, 1], "interleaved": interleaved}
-    phi = posref.mrope_angles(positions, 8, mrope_section=[2, 1, 1], interleaved=interleaved)
+    order = "round_robin" if interleaved else "blocks"
+    params = {"dim": 8, "mrope_section": [2, 1, 1], "section_order": order}
+    phi = posref.mrope_angles(positions, 8, mrope_section=[2, 1, 1], section_order=order)
     budget = budgets(CaseView("mrope_angles", params, {"positions": positions}, {"output": phi}), "angle",
                      "bfloat16")["output"][0]
     theta = 10.0 ** -driven
@@ -532,9 +533,10 @@ def test_correct_rope_passes_and_an_off_by_one_fails_at_any_position(variant, di
 @given(num_heads=st.integers(1, 256), rule=st.sampled_from(["paper", "mpt"]),
        max_bias=st.sampled_from([8.0, 16.0, 5.0]))
 def test_correct_alibi_slopes_pass_for_any_head_count(num_heads, rule, max_bias):
+    # the spec has one rule; the correct code computes it the paper's way or MPT's (its own option)
     spec = CaseSpec(id=f"h.alibi.{rule}.{num_heads}.{max_bias:g}", function="alibi_slopes", inputs={},
-                    params={"num_heads": num_heads, "rule": rule, "max_bias": max_bias}, tolerance="linear_bias")
-    result = _run_one(spec, correct.make("bfloat16"), "bfloat16")
+                    params={"num_heads": num_heads, "max_bias": max_bias}, tolerance="linear_bias")
+    result = _run_one(spec, correct.Correct("bfloat16", slopes=rule), "bfloat16")
     assert result.status == "pass", result.message
 
 
@@ -589,7 +591,8 @@ def test_correct_mrope_passes_and_an_off_by_one_fails_at_any_position(variant, s
     spec = CaseSpec(id=f"h.mrope.{start}.{offsets[0]}.{offsets[1]}.{sum(section)}.{int(base)}.{layout}",
                     function="apply_mrope",
                     inputs={"x": Normal((2, 6, 2 * sum(section))), "positions": Values(ids, "int64")},
-                    params={"base": base, "mrope_section": section, "interleaved": interleaved, "layout": layout},
+                    params={"base": base, "mrope_section": section,
+                            "section_order": "round_robin" if interleaved else "blocks", "layout": layout},
                     tolerance="rope")
     passed = _run_one(spec, variant(dtype), dtype)
     assert passed.status == "pass", passed.message

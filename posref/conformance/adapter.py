@@ -229,7 +229,7 @@ def _mutated(inputs: Mapping[str, np.ndarray], pristine: Mapping[str, np.ndarray
 @functools.lru_cache(maxsize=None)
 def _positional_names(function: str) -> tuple[str, ...]:
     """The positional-only parameters of spec function ``function``, in order."""
-    from posref._spec import SPEC_FUNCTIONS, spec_functions
+    from posref import SPEC_FUNCTIONS, spec_functions
 
     if function not in SPEC_FUNCTIONS:
         spec_functions()
@@ -435,7 +435,7 @@ def check_options(spec: str, declared: Any) -> dict[str, dict[str, Any]]:
         (a ``ValueError``) if it names an unknown function or option, lists
         no values, or marks as default-only an option without a default.
     """
-    from posref._spec import SPEC_FUNCTIONS, spec_functions
+    from posref import SPEC_FUNCTIONS, spec_functions
 
     where = f"adapter {spec!r}: ADAPTER_OPTIONS"
     if not isinstance(declared, Mapping):
@@ -520,7 +520,7 @@ def load_adapter(spec: str, *, dtype: str = "float32", device: str = "cpu") -> A
         it is unavailable here, its ``make_adapter`` returns None, or it
         implements none of posref's spec functions.
     """
-    from posref._spec import SPEC_FUNCTIONS, spec_functions
+    from posref import SPEC_FUNCTIONS, spec_functions
 
     if not isinstance(spec, str) or not spec:
         raise AdapterError(f"adapter must be a non-empty string, got {spec!r}")

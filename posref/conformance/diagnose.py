@@ -41,9 +41,9 @@ import numpy as np
 
 from posref import SPEC_FUNCTIONS, _arith, spec_functions
 from posref.conformance.compare import compare
-from posref.conformance.tolerance import UNIT_ROUNDOFF, CaseView, budgets, round_budget
 from posref.golden.case import GoldenCase
 from posref.golden.registry import call_with, round_to
+from posref.tolerance import UNIT_ROUNDOFF, CaseView, budgets, round_budget
 
 __all__ = ["COMMON_BASES", "Diagnosis", "Fingerprint", "Variant", "diagnose", "format_fingerprints", "identify",
            "run_identify", "variants"]
@@ -831,9 +831,9 @@ def identify(adapter, *, functions: Sequence[str] | None = None, timeout: float 
         If ``functions`` names no spec function (near matches are listed), or ``timeout`` is not positive.
     """
     from posref.conformance.adapter import Adapter
-    from posref.conformance.runner import CaseResult, _judge, case_arrays
+    from posref.conformance.runner import CaseResult, _judge
     from posref.golden.cases import CASES
-    from posref.golden.registry import build_cases
+    from posref.golden.registry import build_cases, case_arrays
 
     if not isinstance(adapter, Adapter):
         raise TypeError(f"adapter must be a posref Adapter (load_adapter or start_adapter), "

@@ -26,10 +26,10 @@ whose ``<n>`` hypothesis draws like any other parameter.  With the same
 ``seed`` (and the same hypothesis version) a run draws the same cases and
 gives the same results.
 
-The strategies live next to their family's error models, one module per
-family in :mod:`posref.conformance.families`, each registered for one spec
-function with ``@strategy(function, tolerance=...)`` of
-``posref.conformance.families._draw`` (which also holds the drawing helpers
+The strategies are the random counterpart of the golden cases and live
+with them, in each family's ``posref/golden/cases/<family>.py``, each
+registered for one spec function with ``@strategy(function, tolerance=...)``
+of :mod:`posref.golden.strategies` (which also holds the drawing helpers
 they share); :data:`FUZZ_TOLERANCE` and :data:`FUZZ_FUNCTIONS` are read from
 those registrations.
 
@@ -47,13 +47,13 @@ from typing import Any
 
 import numpy as np
 
-from posref._spec import SPEC_FUNCTIONS, spec_functions
+from posref import SPEC_FUNCTIONS, spec_functions
 from posref._validate import ensure_int, ensure_real
 from posref.conformance.adapter import DEFAULT_ONLY, Adapter, check_options, declared_options
 from posref.conformance.runner import FAILING, CaseResult, run_case
-from posref.conformance.families._draw import MAX_POSITION, SHORT_POSITION, STRATEGIES, composite
 from posref.golden.case import LOW_PRECISION_DTYPES
 from posref.golden.registry import Arange, CaseSpec, Normal, Values, build_case
+from posref.golden.strategies import MAX_POSITION, SHORT_POSITION, STRATEGIES, composite
 
 __all__ = [
     "FUZZ_FUNCTIONS",
@@ -71,8 +71,8 @@ __all__ = [
 ]
 
 #: The tolerance class each fuzzed function is compared under: the class of
-#: that function's golden cases, as its strategy registers it (one module per
-#: family in :mod:`posref.conformance.families`).  In catalogue order (family,
+#: that function's golden cases, as its strategy registers it (next to those
+#: cases, in ``posref/golden/cases/<family>.py``).  In catalogue order (family,
 #: then name).
 FUZZ_TOLERANCE: dict[str, str] = {
     entry.name: STRATEGIES[entry.name].tolerance for entry in spec_functions() if entry.name in STRATEGIES

@@ -46,7 +46,7 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 
-from posref.adapters.known import known_file, parse_known
+from posref.conformance.known import known_file, parse_known
 from posref.conformance.adapter import BUILTIN, AdapterError, load_adapter
 from posref.conformance.runner import CaseResult, run_cases
 

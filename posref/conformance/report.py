@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from posref._version import SPEC_VERSION, __version__
+from posref import SPEC_VERSION, __version__
 from posref.conformance.adapter import Adapter
 from posref.conformance.runner import FAILING, STATUSES, STRICT_FAILING, CaseResult
 

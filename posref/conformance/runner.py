@@ -49,12 +49,12 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from posref import SPEC_FUNCTIONS, spec_functions
 from posref.conformance.adapter import Adapter, Outcome
 from posref.conformance.compare import Comparison, compare
-from posref.conformance.tolerance import CaseView, budgets, round_budget
 from posref.golden.case import GoldenCase
-from posref._spec import SPEC_FUNCTIONS, spec_functions
-from posref.golden.registry import round_to
+from posref.golden.registry import case_arrays, float64_inputs
+from posref.tolerance import CaseView, budgets, round_budget
 
 __all__ = ["CaseResult", "FAILING", "STATUSES", "STRICT_FAILING", "apply_known", "case_arrays", "check_timeout",
            "float64_inputs", "iter_results", "run_case", "run_cases"]
@@ -114,35 +114,6 @@ def check_timeout(timeout) -> float | None:
     if not (math.isfinite(seconds) and seconds > 0):
         raise ValueError(f"timeout must be a positive finite number of seconds or None, got timeout={timeout!r}")
     return seconds
-
-
-def case_arrays(case: GoldenCase, dtype: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None:
-    """Inputs as the implementation under test receives them, and the expected outputs.
-
-    Floating inputs come rounded to ``dtype`` (and stored in it); integer
-    inputs are unchanged.  The expected outputs are the float64 spec on those
-    rounded inputs.  Returns None when the inputs do not fit ``dtype``.
-    """
-    if case.expect_error is not None:  # nothing to compare: the inputs in the dtype, no outputs
-        return {n: (round_to(a, dtype) if a.dtype.kind == "f" and dtype != "float64" else a)
-                for n, a in case.inputs.items()}, {}
-    if dtype == "float64" or not any(a.dtype.kind == "f" for a in case.inputs.values()):
-        inputs = {n: (a.astype(np.float64) if a.dtype.kind == "f" else a) for n, a in case.inputs.items()}
-        if dtype != "float64":
-            inputs = {n: (round_to(a, dtype) if a.dtype.kind == "f" else a) for n, a in inputs.items()}
-        return inputs, dict(case.outputs)
-    variant = case.rounded.get(dtype)
-    if variant is None:
-        return None
-    inputs = {n: variant.get(f"inputs.{n}", a) for n, a in case.inputs.items()}
-    expected = {key.removeprefix("outputs."): a for key, a in variant.items() if key.startswith("outputs.")}
-    return inputs, expected
-
-
-def float64_inputs(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Floating inputs (of any dtype, bfloat16 included) as float64; integer inputs unchanged."""
-    return {n: (a.astype(np.float64) if a.dtype.kind == "f" or a.dtype.name == "bfloat16" else a)
-            for n, a in inputs.items()}
 
 
 def spec_function(name: str):

@@ -239,7 +239,7 @@ class _Worker:
         return {"ok": True, "available": None, "dtypes": list(dtypes), "devices": list(devices), "options": options}
 
     def load(self, request: dict) -> dict:
-        from posref._spec import SPEC_FUNCTIONS
+        from posref import SPEC_FUNCTIONS
 
         spec, dtype, device = request["spec"], request["dtype"], request["device"]
         try:

@@ -57,7 +57,7 @@ the manifest too, except the NumPy version it records;
 
 A case carries its own judgement: ``budgets.<dtype>.<name>`` are the
 numbers ``posref check`` compares with (the error model of
-:mod:`posref.conformance.tolerance`, rounded up to float32), so a test in
+:mod:`posref.tolerance`, rounded up to float32), so a test in
 another language that checks ``|actual - expected| <= budget`` element by
 element judges exactly as posref does.
 
@@ -136,8 +136,8 @@ from typing import Any
 
 import numpy as np
 
+from posref import SPEC_VERSION, __version__
 from posref._validate import ensure_bool, ensure_choice, ensure_int
-from posref._version import SPEC_VERSION, __version__
 from posref.golden._errors import CorpusError
 from posref.golden._safetensors import (
     SAFETENSORS_DTYPES,
@@ -1000,7 +1000,7 @@ def _first_difference(stored: np.ndarray, fresh: np.ndarray, bound: np.ndarray |
 def _float64_bounds(case: GoldenCase) -> dict[str, dict[str, np.ndarray]]:
     """The float64 budget of every output, for the base outputs and each rounded variant."""
     from posref import _arith
-    from posref.conformance.tolerance import CaseView, budgets
+    from posref.tolerance import CaseView, budgets
 
     def of(inputs, expected):
         inputs = {n: a.astype(np.float64) if a.dtype.kind == "f" or a.dtype.name == "bfloat16" else a

@@ -19,9 +19,9 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from posref import _arith
-from posref._spec import SPEC_FUNCTIONS, spec_functions
+from posref import SPEC_FUNCTIONS, _arith, spec_functions
 from posref.golden.case import LOW_PRECISION_DTYPES, GoldenCase
+from posref.tolerance import TOLERANCE_CLASSES, CaseView, budgets, round_budget
 
 __all__ = [
     "Arange",
@@ -33,8 +33,10 @@ __all__ = [
     "build_case",
     "build_cases",
     "call_with",
+    "case_arrays",
     "case_budgets",
     "case_seed",
+    "float64_inputs",
     "round_to",
 ]
 
@@ -135,6 +137,35 @@ def round_to(array: np.ndarray, dtype: str) -> np.ndarray:
     """Round a float64 array to ``dtype`` (round to nearest even) and return it in that dtype."""
     with np.errstate(over="ignore"):  # values beyond the dtype's range become inf, as in a cast
         return np.asarray(array, dtype=np.float64).astype(_ML_DTYPES.get(dtype, dtype))
+
+
+def case_arrays(case: GoldenCase, dtype: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None:
+    """Inputs as the implementation under test receives them, and the expected outputs.
+
+    Floating inputs come rounded to ``dtype`` (and stored in it); integer
+    inputs are unchanged.  The expected outputs are the float64 spec on those
+    rounded inputs.  Returns None when the inputs do not fit ``dtype``.
+    """
+    if case.expect_error is not None:  # nothing to compare: the inputs in the dtype, no outputs
+        return {n: (round_to(a, dtype) if a.dtype.kind == "f" and dtype != "float64" else a)
+                for n, a in case.inputs.items()}, {}
+    if dtype == "float64" or not any(a.dtype.kind == "f" for a in case.inputs.values()):
+        inputs = {n: (a.astype(np.float64) if a.dtype.kind == "f" else a) for n, a in case.inputs.items()}
+        if dtype != "float64":
+            inputs = {n: (round_to(a, dtype) if a.dtype.kind == "f" else a) for n, a in inputs.items()}
+        return inputs, dict(case.outputs)
+    variant = case.rounded.get(dtype)
+    if variant is None:
+        return None
+    inputs = {n: variant.get(f"inputs.{n}", a) for n, a in case.inputs.items()}
+    expected = {key.removeprefix("outputs."): a for key, a in variant.items() if key.startswith("outputs.")}
+    return inputs, expected
+
+
+def float64_inputs(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Floating inputs (of any dtype, bfloat16 included) as float64; integer inputs unchanged."""
+    return {n: (a.astype(np.float64) if a.dtype.kind == "f" or a.dtype.name == "bfloat16" else a)
+            for n, a in inputs.items()}
 
 
 def _outputs(result: Any) -> dict[str, np.ndarray]:
@@ -256,14 +287,11 @@ def case_budgets(case: GoldenCase, dtypes: Sequence[str] = LOW_PRECISION_DTYPES)
 
     For each dtype, the budgets are those ``posref check`` uses (rounded up
     to float32 and stored so when they fit, see
-    :func:`posref.conformance.tolerance.round_budget`): the
+    :func:`posref.tolerance.round_budget`): the
     tolerance class of the case applied to the inputs that dtype receives
     (rounded to it) and the expected outputs for those inputs, for float64
     and each of ``dtypes``.  Dtypes whose inputs do not fit are left out.
     """
-    from posref.conformance.runner import case_arrays, float64_inputs  # the runner imports this module
-    from posref.conformance.tolerance import TOLERANCE_CLASSES, CaseView, budgets, round_budget
-
     if case.tolerance not in TOLERANCE_CLASSES:  # a hand-made case without a model: nothing to store
         return {}
     out = {}

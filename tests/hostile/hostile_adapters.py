@@ -170,7 +170,7 @@ class SLOW(_Correct):
         if path:
             with open(path, "a") as handle:
                 handle.write(f"{num_heads}\n")
-        return _spec_alibi_slopes(num_heads, rule=rule, max_bias=max_bias)
+        return _spec_alibi_slopes(num_heads, max_bias=max_bias)
 
 
 # -- the judge can be fooled ------------------------------------------------------------------------------------

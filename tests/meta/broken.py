@@ -799,5 +799,23 @@ class FopePadSinSwapped(Broken):
         return 1.0 - pad_sin
 
 
+class TemperaturePositionNotShifted(Broken):
+    """Llama 4's temperature steps from ``floor(p / F)``: every step starts one token late."""
+
+    targets = ("nope_attention_temperature",)
+
+    def temperature_steps(self, positions, floor_scale):
+        return np.floor(np.asarray(positions).astype(F32) / F32(floor_scale))
+
+
+class TemperatureLogOfSteps(Broken):
+    """``log(steps)`` clamped at 0 where ``log1p(steps)`` is meant: each temperature one step behind."""
+
+    targets = ("nope_attention_temperature",)
+
+    def temperature_steps(self, positions, floor_scale):
+        return np.maximum(super().temperature_steps(positions, floor_scale) - F32(1.0), F32(0.0))
+
+
 BROKEN = [cls for cls in list(globals().values())
           if isinstance(cls, type) and issubclass(cls, Broken) and cls is not Broken]

@@ -38,6 +38,8 @@ library recipe, with every dtype explicit:
 * FoPE takes float32 cos/sin of the kept frequencies, mixes them with
   the coefficients in float32, casts the mixtures to the activation dtype
   and rotates there (``rotate_half``), like RoPE;
+* Llama 4's NoPE-layer temperature is float32 throughout
+  (``log1p(floor((p + 1) / F)) * alpha + 1``, Hugging Face), then one cast;
 * CoPE's gates are float32 sigmoids of the causal logits, summed from the
   query back in float32; ``cope_bias`` interpolates float32 dot products
   of the query with the table rows, one final cast;
@@ -111,9 +113,10 @@ class Correct:
     #: function it implements, set below from its methods).
     targets: tuple[str, ...] = ()
 
-    def __init__(self, dtype):
+    def __init__(self, dtype, *, slopes="paper"):
         self.dtype = dtype
         self.act = ACTIVATION_DTYPES[dtype]
+        self.slopes = slopes  # how ALiBi slopes are computed: the paper's get_slopes or MPT's gen_slopes
 
     def __repr__(self):
         return f"{type(self).__name__}({self.dtype!r})"
@@ -333,9 +336,9 @@ class Correct:
 
     # -- ALiBi ---------------------------------------------------------------------------
 
-    def alibi_slopes(self, num_heads, /, *, rule="paper", max_bias=8.0):
+    def alibi_slopes(self, num_heads, /, *, max_bias=8.0):
         _require(num_heads >= 1, f"num_heads must be a positive integer, got num_heads={num_heads}")
-        if rule == "mpt":
+        if self.slopes == "mpt":
             return self.slopes_mpt(num_heads, max_bias)
         return self.slopes_paper(num_heads, max_bias)
 
@@ -926,6 +929,19 @@ class Correct:
         cos_f = np.concatenate([cos_f, np.ones(pad, dtype=F32)], axis=-1)
         return self.rotate(x, self.act_cast(cos_f), self.act_cast(sin_f), "half")
 
+    # -- NoPE layers' temperature (Llama 4) ----------------------------------------------------
+
+    def temperature_steps(self, positions, floor_scale):
+        """Hugging Face's step index: ``floor((positions.float() + 1) / floor_scale)`` in float32."""
+        return np.floor((np.asarray(positions).astype(F32) + F32(1.0)) / F32(floor_scale))
+
+    def nope_attention_temperature(self, positions, /, *, floor_scale=8192, attn_scale=0.1):
+        _require(np.all(np.asarray(positions) >= 0), "positions must be non-negative")
+        _require(float(floor_scale).is_integer(), f"floor_scale must be an integer, got {floor_scale!r}", TypeError)
+        _require(floor_scale >= 1, f"floor_scale must be >= 1, got {floor_scale}")
+        steps = self.temperature_steps(positions, floor_scale)
+        return self.act_cast(np.log1p(steps) * F32(attn_scale) + F32(1.0))
+
 
 class ExpFormFrequencies(Correct):
     """Frequencies as ``exp(-(2i/d) * ln base)`` in float32 (the exp form of JAX and Flax ports)."""
@@ -1024,9 +1040,18 @@ def _implemented(cls):
 #: catalogue entry is that function's low-precision implementation.
 FUNCTIONS = Correct.targets = _implemented(Correct)
 
+class MptSlopes(Correct):
+    """ALiBi slopes as MPT's ``gen_slopes`` computes them: ``1 / 2**m`` with ``m = arange(1, N + 1) * B / N``."""
+
+    targets = ("alibi_slopes",)
+
+    def __init__(self, dtype):
+        super().__init__(dtype, slopes="mpt")
+
+
 #: Correct implementations that compute differently from :class:`Correct`; each must pass too.
 VARIANTS = (Correct, ExpFormFrequencies, ComplexRotation, Float32KernelRotation, Float32CorrectionRange,
-            HuggingFaceDynamicNtk)
+            HuggingFaceDynamicNtk, MptSlopes)
 
 
 def make(dtype):

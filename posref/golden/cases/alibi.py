@@ -8,7 +8,11 @@ distances up to 8191 where a bfloat16 product shows.
 
 from __future__ import annotations
 
+import math
+
+from posref.alibi import alibi_slopes
 from posref.golden.registry import Arange, CaseSpec, Values
+from posref.golden.strategies import positions_1d, st, strategy
 
 __all__ = ["CASES"]
 
@@ -58,3 +62,26 @@ _add(
              inputs={"slopes": Values([0.5]), "query_positions": Arange(0, 2), "key_positions": Arange(0, 2)},
              params={"form": "bloom"}, expect_error="ValueError", error_match="form", description="unknown form"),
 )
+
+
+# -- fuzz strategies -------------------------------------------------------------------------
+
+
+@strategy("alibi_slopes", tolerance="linear_bias")
+def alibi_slopes_case(draw, ctx):
+    params = {"num_heads": draw(st.integers(1, 64)), "max_bias": draw(st.one_of(st.just(8.0), st.floats(1.0, 16.0)))}
+    return ctx.case(draw, {}, params)
+
+
+@strategy("alibi_bias", tolerance="linear_bias")
+def alibi_bias_case(draw, ctx):
+    heads = draw(st.integers(1, 64))
+    slopes = alibi_slopes(heads, max_bias=draw(st.one_of(st.just(8.0), st.floats(1.0, 16.0))))
+    inputs = {"slopes": Values(slopes.tolist()),
+              "query_positions": draw(positions_1d(draw(st.integers(1, 8)))),
+              "key_positions": draw(positions_1d(draw(st.integers(1, 12))))}
+    params = {"form": draw(st.sampled_from(("distance", "symmetric", "key_index", "last_key_anchored"))),
+              "causal": draw(st.booleans()),
+              "scale": draw(st.one_of(st.just(1.0), st.sampled_from((0.125, 1 / math.sqrt(128))),
+                                      st.floats(0.01, 2.0)))}
+    return ctx.case(draw, inputs, params)

@@ -8,6 +8,7 @@ default ``max_pos`` of 16 over 20 tokens).
 from __future__ import annotations
 
 from posref.golden.registry import CaseSpec, Normal
+from posref.golden.strategies import lead_shape, st, strategy
 
 __all__ = ["CASES"]
 
@@ -45,3 +46,20 @@ _add(
              inputs={"q": Normal((3, 8)), "position_embeddings": Normal((4, 8)), "logits": Normal((2, 3))},
              expect_error="ValueError", error_match="logits", description="logits for 2 queries, q has 3"),
 )
+
+
+# -- fuzz strategies -------------------------------------------------------------------------
+
+
+@strategy("cope_positions", tolerance="cope")
+def cope_positions_case(draw, ctx):
+    lead, tq = draw(lead_shape()), draw(st.integers(1, 8))
+    return ctx.case(draw, {"logits": Normal(lead + (tq, tq + draw(st.integers(0, 8))), 2.0)}, {})
+
+
+@strategy("cope_bias", tolerance="cope")
+def cope_bias_case(draw, ctx):
+    lead, tq, d = draw(lead_shape()), draw(st.integers(1, 8)), draw(st.integers(1, 16))
+    inputs = {"q": Normal(lead + (tq, d)), "position_embeddings": Normal((draw(st.integers(1, 16)), d)),
+              "logits": Normal(lead + (tq, tq + draw(st.integers(0, 8))), 2.0)}
+    return ctx.case(draw, inputs, {})

@@ -7,6 +7,7 @@ kernel larger than the grid's border.
 from __future__ import annotations
 
 from posref.golden.registry import CaseSpec, Normal
+from posref.golden.strategies import st, strategy
 
 __all__ = ["CASES"]
 
@@ -30,3 +31,16 @@ _add(
              params={"grid_shape": [4, 4]}, expect_error="ValueError", error_match="weight",
              description="even kernels have no centre"),
 )
+
+
+# -- fuzz strategies -------------------------------------------------------------------------
+
+
+@strategy("peg", tolerance="contraction")
+def peg_case(draw, ctx):
+    rows, cols, channels = draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(1, 8))
+    kernel = draw(st.sampled_from((1, 3, 5, 7)))
+    class_token = draw(st.booleans())
+    inputs = {"tokens": Normal((draw(st.integers(1, 2)), rows * cols + class_token, channels)),
+              "weight": Normal((channels, 1, kernel, kernel), 0.3), "bias": Normal((channels,), 0.1)}
+    return ctx.case(draw, inputs, {"grid_shape": [rows, cols], "class_token": class_token})

@@ -8,6 +8,7 @@ far beyond the threshold included.
 from __future__ import annotations
 
 from posref.golden.registry import Arange, CaseSpec, Normal, Values
+from posref.golden.strategies import query_key_positions, st, strategy
 
 __all__ = ["CASES"]
 
@@ -49,3 +50,28 @@ _add(
                      "b1": Normal((32,)), "w2": Normal((16, 4)), "b2": Normal((4,))},
              expect_error="ValueError", error_match="w2", description="second layer with 16 inputs for 32 units"),
 )
+
+
+# -- fuzz strategies -------------------------------------------------------------------------
+
+
+def fire_options():
+    """Strategies of FIRE's ``c``, ``threshold`` and ``eps``."""
+    return {"c": st.one_of(st.just(0.1), st.floats(-0.5, 2.0)),
+            "threshold": st.one_of(st.just(512.0), st.floats(1.0, 4096.0)),
+            "eps": st.one_of(st.just(1e-6), st.floats(1e-8, 1e-2))}
+
+
+@strategy("fire_normalized_distance", tolerance="fire")
+def fire_normalized_distance_case(draw, ctx):
+    params = {name: draw(values) for name, values in fire_options().items()}
+    return ctx.case(draw, draw(query_key_positions(65_536)), params)
+
+
+@strategy("fire_bias", tolerance="fire_mlp")
+def fire_bias_case(draw, ctx):
+    hidden, heads = draw(st.integers(1, 32)), draw(st.integers(1, 8))
+    inputs = {**draw(query_key_positions(65_536)), "w1": Normal((1, hidden)), "b1": Normal((hidden,), 0.1),
+              "w2": Normal((hidden, heads), 0.2), "b2": Normal((heads,), 0.1)}
+    params = {name: draw(values) for name, values in fire_options().items()}
+    return ctx.case(draw, inputs, params)

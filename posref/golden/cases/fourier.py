@@ -7,6 +7,7 @@ positions.
 from __future__ import annotations
 
 from posref.golden.registry import Arange, CaseSpec, Integers
+from posref.golden.strategies import st, strategy
 
 __all__ = ["CASES"]
 
@@ -28,3 +29,15 @@ _add(
              inputs={"positions": Arange(0, 3)}, params={"num_frequencies": 2, "period": 0.0},
              expect_error="ValueError", error_match="period", description="zero period"),
 )
+
+
+# -- fuzz strategies -------------------------------------------------------------------------
+
+
+@strategy("fourier_features", tolerance="fourier")
+def fourier_features_case(draw, ctx):
+    positions = Integers((draw(st.integers(1, 8)),), 0, draw(st.sampled_from((16, 1024, 65_536))))
+    params = {"num_frequencies": draw(st.integers(1, 16)),
+              "period": draw(st.one_of(st.sampled_from((32.0, 100.0)), st.floats(1.0, 1e5))),
+              "include_sine": draw(st.booleans())}
+    return ctx.case(draw, {"positions": positions}, params)

@@ -8,6 +8,7 @@ above 256), and ``p = 1`` with ALiBi's slopes, which is causal ALiBi.
 from __future__ import annotations
 
 from posref.golden.registry import Arange, CaseSpec, Uniform, Values
+from posref.golden.strategies import query_key_positions, st, strategy
 
 __all__ = ["CASES"]
 
@@ -51,3 +52,23 @@ _add(
                      "p": Values([2.5])}, expect_error="ValueError", error_match="p",
              description="an exponent above 2"),
 )
+
+
+# -- fuzz strategies -------------------------------------------------------------------------
+
+
+@strategy("kerple_log_bias", tolerance="kerple")
+def kerple_log_bias_case(draw, ctx):
+    heads = draw(st.integers(1, 8))
+    inputs = {**draw(query_key_positions(131_072)), "r1": Uniform((heads,), 0.01, 2.0),
+              "r2": Uniform((heads,), 0.01, 1.0)}
+    return ctx.case(draw, inputs, {"bidirectional": draw(st.booleans())})
+
+
+@strategy("kerple_power_bias", tolerance="kerple")
+def kerple_power_bias_case(draw, ctx):
+    heads = draw(st.integers(1, 8))
+    inputs = {**draw(query_key_positions(131_072)), "a": Uniform((heads,), 0.01, 2.0),
+              "p": Values(draw(st.lists(st.one_of(st.sampled_from((0.5, 1.0, 2.0)), st.floats(0.01, 2.0)),
+                                        min_size=heads, max_size=heads)))}
+    return ctx.case(draw, inputs, {"bidirectional": draw(st.booleans())})

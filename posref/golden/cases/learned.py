@@ -6,6 +6,7 @@ Row lookup, OPT's offset of 2 and RoBERTa's padding row.
 from __future__ import annotations
 
 from posref.golden.registry import Arange, CaseSpec, Integers, Normal, Values
+from posref.golden.strategies import st, strategy
 
 __all__ = ["CASES"]
 
@@ -32,3 +33,17 @@ _add(
              inputs={"table": Normal((8, 4)), "positions": Arange(0, 9)}, expect_error="ValueError",
              error_match="positions", description="a position beyond the table"),
 )
+
+
+# -- fuzz strategies -------------------------------------------------------------------------
+
+
+@strategy("learned_position_embedding", tolerance="gather")
+def learned_position_embedding_case(draw, ctx):
+    rows, width = draw(st.integers(1, 64)), draw(st.integers(1, 16))
+    offset = draw(st.integers(0, min(3, rows - 1)))
+    count = draw(st.integers(1, 8))
+    positions = draw(st.lists(st.integers(-offset, rows - 1 - offset), min_size=count, max_size=count))
+    params = {"position_offset": offset, "padding_idx": draw(st.one_of(st.none(), st.integers(0, rows - 1)))}
+    inputs = {"table": Normal((rows, width)), "positions": Values(positions, "int64")}
+    return ctx.case(draw, inputs, params)

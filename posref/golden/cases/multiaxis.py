@@ -11,8 +11,11 @@ more, so low-precision bugs there show.
 
 from __future__ import annotations
 
+import numpy as np
+
 from posref.golden.cases._common import grid
 from posref.golden.registry import CaseSpec, Integers, Normal, Uniform, Values
+from posref.golden.strategies import MAX_POSITION, composite, even, lead_shape, model_bases, position, st, strategy
 
 __all__ = ["CASES"]
 
@@ -213,3 +216,104 @@ _add(
              params={"segments": [4], "spatial_merge_size": 0}, expect_error="ValueError",
              error_match="spatial_merge_size", description="merge size 0"),
 )
+
+
+# -- fuzz strategies -------------------------------------------------------------------------
+
+
+@strategy("apply_mrope", tolerance="rope")
+def apply_mrope_case(draw, ctx):
+    d = draw(even(2, 128))
+    half = d // 2
+    lead, length = draw(lead_shape()), draw(st.integers(1, 8))
+    round_robin = draw(st.booleans())
+    if round_robin:  # height takes pairs 1, 4, 7, ... and width 2, 5, 8, ... below half
+        height, width = draw(st.integers(0, (half + 1) // 3)), draw(st.integers(0, half // 3))
+    else:
+        height = draw(st.integers(0, half))
+        width = draw(st.integers(0, half - height))
+    row = st.lists(position(MAX_POSITION), min_size=length, max_size=length)
+    positions = Values(draw(st.lists(row, min_size=3, max_size=3)), "int64")  # (3, T)
+    params = {"base": draw(model_bases()), "mrope_section": [half - height - width, height, width],
+              "section_order": "round_robin" if round_robin else "blocks",
+              "layout": draw(st.sampled_from(("half", "interleaved")))}
+    return ctx.case(draw, {"x": Normal(lead + (length, d)), "positions": positions}, params)
+
+
+@strategy("sincos_2d_encoding", tolerance="sinusoidal")
+def sincos_2d_encoding_case(draw, ctx):
+    params = {"grid_shape": [draw(st.integers(1, 16)), draw(st.integers(1, 16))],
+              "dim": 4 * draw(st.integers(1, 64)), "base": draw(model_bases()),
+              "axis_order": draw(st.sampled_from(("xy", "yx"))),
+              "grouping": draw(st.sampled_from(("axis", "sin_cos"))), "class_token": draw(st.booleans())}
+    return ctx.case(draw, {}, params)
+
+
+@composite
+def coordinates(draw, lead: tuple = ()):
+    """Row and column coordinates of shape ``(2,) + lead + (T,)``: a grid, integers or fractions."""
+    length = draw(st.integers(1, 16))
+    kind = draw(st.sampled_from(("grid", "integers", "fractions")))
+    if kind == "grid" and not lead:
+        cols = draw(st.integers(1, 4))
+        rows = max(1, length // cols)
+        start = draw(st.one_of(st.just(0), st.integers(0, 65_536)))
+        cells = [(start + r, start + c) for r in range(rows) for c in range(cols)]
+        return Values([[y for y, _ in cells], [x for _, x in cells]], "int64")
+    high = draw(st.sampled_from((16, 1024, 100_000)))
+    if kind == "fractions":
+        return Uniform((2,) + lead + (length,), 0.0, float(high))
+    return Integers((2,) + lead + (length,), 0, high)
+
+
+@strategy("axial_rope_angles", tolerance="angle")
+def axial_rope_angles_case(draw, ctx):
+    params = {"dim": 4 * draw(st.integers(1, 32)), "base": draw(st.one_of(st.just(100.0), model_bases())),
+              "axis_order": draw(st.sampled_from(("xy", "yx"))),
+              "frequencies": draw(st.sampled_from(("per_axis", "even_odd")))}
+    return ctx.case(draw, {"positions_2d": draw(coordinates())}, params)
+
+
+@strategy("apply_axial_rope", tolerance="rope")
+def apply_axial_rope_case(draw, ctx):
+    positions = draw(coordinates())
+    length = int(np.asarray(positions.draw(np.random.default_rng(0))).shape[-1])
+    d = 4 * draw(st.integers(1, 32))
+    params = {"base": draw(st.one_of(st.just(100.0), model_bases())),
+              "axis_order": draw(st.sampled_from(("xy", "yx"))),
+              "frequencies": draw(st.sampled_from(("per_axis", "even_odd"))),
+              "layout": draw(st.sampled_from(("interleaved", "half")))}
+    inputs = {"x": Normal(draw(lead_shape()) + (length, d)), "positions_2d": positions}
+    return ctx.case(draw, inputs, params)
+
+
+@composite
+def mrope_options(draw, d: int):
+    """``base``, ``mrope_section`` and ``section_order`` of an M-RoPE of width ``d``."""
+    half = d // 2
+    round_robin = draw(st.booleans())
+    if round_robin:
+        height, width = draw(st.integers(0, (half + 1) // 3)), draw(st.integers(0, half // 3))
+    else:
+        height = draw(st.integers(0, half))
+        width = draw(st.integers(0, half - height))
+    return {"base": draw(model_bases()), "mrope_section": [half - height - width, height, width],
+            "section_order": "round_robin" if round_robin else "blocks"}
+
+
+@strategy("mrope_angles", tolerance="angle")
+def mrope_angles_case(draw, ctx):
+    d, length = draw(even(2, 128)), draw(st.integers(1, 8))
+    row = st.lists(position(MAX_POSITION), min_size=length, max_size=length)
+    positions = Values(draw(st.lists(row, min_size=3, max_size=3)), "int64")
+    return ctx.case(draw, {"positions": positions}, {"dim": d, **draw(mrope_options(d))})
+
+
+@strategy("mrope_position_ids", tolerance="exact")
+def mrope_position_ids_case(draw, ctx):
+    merge = draw(st.sampled_from((1, 2, 2, 3)))
+    text = st.integers(0, 6)
+    vision = st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4)).map(
+        lambda thw: [thw[0], thw[1] * merge, thw[2] * merge])
+    segments = draw(st.lists(st.one_of(text, vision), min_size=1, max_size=4))
+    return ctx.case(draw, {}, {"segments": segments, "spatial_merge_size": merge})

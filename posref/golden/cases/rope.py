@@ -9,8 +9,21 @@ angles, cos/sin caches, pair rotation and ``apply_rope``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from posref.golden.cases._common import HARD_POSITIONS
 from posref.golden.registry import Arange, CaseSpec, Integers, Normal, Values
+from posref.golden.strategies import (
+    MAX_POSITION,
+    bases,
+    even,
+    lead_shape,
+    position,
+    positions_1d,
+    positions_nd,
+    st,
+    strategy,
+)
 
 __all__ = ["CASES"]
 
@@ -126,3 +139,55 @@ _add(
              inputs={"x": Normal((2, 8)), "positions": Values([-1, 0], "int64")}, expect_error="ValueError",
              error_match="positions", description="negative positions"),
 )
+
+
+# -- fuzz strategies -------------------------------------------------------------------------
+
+
+@strategy("rope_frequencies", tolerance="frequency")
+def rope_frequencies_case(draw, ctx):
+    params = {"dim": draw(even(2, 256)), "base": draw(bases())}
+    return ctx.case(draw, {}, params)
+
+
+@strategy("rope_angles", tolerance="angle")
+def rope_angles_case(draw, ctx):
+    inputs = {"positions": draw(positions_nd())}
+    params = {"dim": draw(even(2, 128)), "base": draw(bases())}
+    return ctx.case(draw, inputs, params)
+
+
+@strategy("rope_cos_sin", tolerance="cos_sin")
+def rope_cos_sin_case(draw, ctx):
+    inputs = {"positions": draw(positions_nd())}
+    params = {"dim": draw(even(2, 128)), "base": draw(bases()),
+              "layout": draw(st.sampled_from(("half", "interleaved")))}
+    return ctx.case(draw, inputs, params)
+
+
+@strategy("apply_rotary", tolerance="rotation")
+def apply_rotary_case(draw, ctx):
+    d = draw(even(2, 128))
+    lead, length = draw(lead_shape()), draw(st.integers(1, 8))
+    angle_lead = lead if draw(st.booleans()) else ()
+    inputs = {"x": Normal(lead + (length, d)),
+              "angles": Normal(angle_lead + (length, d // 2), draw(st.sampled_from((1.0, 3.0, 30.0))))}
+    return ctx.case(draw, inputs, {"layout": draw(st.sampled_from(("half", "interleaved")))})
+
+
+@strategy("apply_rope", tolerance="rope")
+def apply_rope_case(draw, ctx):
+    d = draw(even(2, 128))
+    lead, length = draw(lead_shape()), draw(st.integers(1, 8))
+    if len(lead) == 2 and draw(st.booleans()):  # per-sequence positions (B, 1, T)
+        row = st.lists(position(MAX_POSITION), min_size=length, max_size=length)
+        positions = Values([[r] for r in draw(st.lists(row, min_size=lead[0], max_size=lead[0]))], "int64")
+    else:
+        positions = draw(positions_1d(length))
+    params: dict[str, Any] = {"base": draw(bases()), "layout": draw(st.sampled_from(("half", "interleaved")))}
+    if draw(st.booleans()):  # partial rotary
+        params["rotary_dim"] = draw(even(2, d))
+        params["rotated_slice"] = draw(st.sampled_from(("first", "last", "first_pairs")))
+        params["freq_denominator"] = draw(st.sampled_from(("rotary_dim", "head_dim")))
+    params["position_offset"] = draw(st.one_of(st.just(0), st.integers(0, MAX_POSITION)))
+    return ctx.case(draw, {"x": Normal(lead + (length, d)), "positions": positions}, params)

@@ -13,6 +13,7 @@ range, and ``low_freq_factor == high_freq_factor`` for Llama 4.
 from __future__ import annotations
 
 from posref.golden.registry import Arange, CaseSpec, Values
+from posref.golden.strategies import bases, even, lengths, positions_nd, scaling_factors, st, strategy
 
 __all__ = ["CASES", "PHI35_LONG_FACTOR", "PHI35_SHORT_FACTOR"]
 
@@ -386,3 +387,142 @@ _add(
              inputs={}, params={"dim": 128, "scaling_factor": 0.5}, expect_error="ValueError",
              error_match="scaling_factor", description="a factor below 1"),
 )
+
+
+# -- fuzz strategies -------------------------------------------------------------------------
+
+
+def small_factors():
+    """Factors of the attention-scale rules, below 1 included."""
+    return st.one_of(st.sampled_from((0.5, 1.0, 4.0, 16.0, 40.0)), st.floats(0.25, 64.0))
+
+
+def mscales():
+    """YaRN's and DeepSeek's ``mscale`` coefficients."""
+    return st.one_of(st.sampled_from((0.0, 0.707, 1.0)), st.floats(0.0, 2.0))
+
+
+@strategy("linear_scaled_frequencies", tolerance="frequency")
+def linear_scaled_frequencies_case(draw, ctx):
+    params = {"dim": draw(even(2, 256)), "base": draw(bases()), "scaling_factor": draw(scaling_factors())}
+    return ctx.case(draw, {}, params)
+
+
+@strategy("ntk_scaled_frequencies", tolerance="frequency")
+def ntk_scaled_frequencies_case(draw, ctx):
+    params = {"dim": draw(even(4, 256)), "base": draw(bases()), "scaling_factor": draw(scaling_factors())}
+    return ctx.case(draw, {}, params)
+
+
+@strategy("dynamic_ntk_frequencies", tolerance="frequency")
+def dynamic_ntk_frequencies_case(draw, ctx):
+    original = draw(lengths())
+    params = {"dim": draw(even(4, 256)), "base": draw(bases()), "scaling_factor": draw(scaling_factors()),
+              "original_max_position_embeddings": original,
+              "sequence_length": draw(st.one_of(st.integers(1, 4 * original),
+                                                st.sampled_from((original, original + 1))))}
+    return ctx.case(draw, {}, params)
+
+
+@strategy("yarn_frequencies", tolerance="frequency")
+def yarn_frequencies_case(draw, ctx):
+    beta_slow = draw(st.one_of(st.just(1.0), st.floats(0.25, 4.0)))
+    params = {"dim": draw(even(2, 256)), "base": draw(bases()), "scaling_factor": draw(scaling_factors()),
+              "original_max_position_embeddings": draw(lengths()),
+              "beta_fast": beta_slow + draw(st.one_of(st.just(31.0), st.floats(0.5, 64.0))),
+              "beta_slow": beta_slow, "truncate": draw(st.booleans()),
+              "extrapolation_factor": draw(st.one_of(st.just(1.0), st.floats(0.0, 2.0))),
+              "high_limit": draw(st.sampled_from(("dim", "half_dim")))}
+    return ctx.case(draw, {}, params)
+
+
+@strategy("llama3_scaled_frequencies", tolerance="frequency")
+def llama3_scaled_frequencies_case(draw, ctx):
+    low = draw(st.one_of(st.just(1.0), st.floats(0.25, 4.0)))
+    params = {"dim": draw(even(2, 256)), "base": draw(bases()), "scaling_factor": draw(scaling_factors()),
+              "low_freq_factor": low, "high_freq_factor": low + draw(st.one_of(st.just(3.0), st.floats(0.0, 8.0))),
+              "original_max_position_embeddings": draw(lengths())}
+    return ctx.case(draw, {}, params)
+
+
+@strategy("yarn_attention_factor", tolerance="frequency")
+def yarn_attention_factor_case(draw, ctx):
+    params = {"scaling_factor": draw(small_factors()), "mscale": draw(st.one_of(st.just(1.0), mscales())),
+              "mscale_all_dim": draw(st.one_of(st.just(0.0), mscales())),
+              "attention_factor": draw(st.one_of(st.none(), st.floats(0.1, 2.0)))}
+    return ctx.case(draw, {}, params)
+
+
+@strategy("yarn_correction_range", tolerance="yarn_range")  # "exact" when truncate=True, as in the golden cases
+def yarn_correction_range_case(draw, ctx):
+    beta_slow = draw(st.one_of(st.just(1.0), st.floats(0.25, 4.0)))
+    params = {"dim": draw(even(2, 256)), "base": draw(bases()),
+              "original_max_position_embeddings": draw(lengths()),
+              "beta_fast": beta_slow + draw(st.one_of(st.just(31.0), st.floats(0.5, 64.0))),
+              "beta_slow": beta_slow, "truncate": draw(st.booleans()),
+              "high_limit": draw(st.sampled_from(("dim", "half_dim")))}
+    return ctx.case(draw, {}, params, tolerance="exact" if params["truncate"] else "yarn_range")
+
+
+@strategy("deepseek_softmax_scale", tolerance="frequency")
+def deepseek_softmax_scale_case(draw, ctx):
+    params = {"head_dim": draw(st.one_of(st.sampled_from((64, 128, 192)), st.integers(1, 512))),
+              "scaling_factor": draw(small_factors()), "mscale_all_dim": draw(mscales())}
+    return ctx.case(draw, {}, params)
+
+
+@strategy("dynamic_linear_frequencies", tolerance="frequency")
+def dynamic_linear_frequencies_case(draw, ctx):
+    original = draw(lengths())
+    params = {"dim": draw(even(2, 256)), "base": draw(bases()), "scaling_factor": draw(scaling_factors()),
+              "original_max_position_embeddings": original,
+              "sequence_length": draw(st.one_of(st.integers(1, 4 * original),
+                                                st.sampled_from((original, original + 1))))}
+    return ctx.case(draw, {}, params)
+
+
+@strategy("ntk_fixed_frequencies", tolerance="frequency")
+def ntk_fixed_frequencies_case(draw, ctx):
+    params = {"dim": draw(even(4, 256)), "base": draw(bases()), "scaling_factor": draw(scaling_factors()),
+              "mixed_b": draw(st.one_of(st.none(), st.sampled_from((0.5, 1.0, 2.0)), st.floats(0.25, 4.0)))}
+    return ctx.case(draw, {}, params)
+
+
+@strategy("qwen_dynamic_ntk_frequencies", tolerance="frequency")
+def qwen_dynamic_ntk_frequencies_case(draw, ctx):
+    original = draw(lengths())
+    params = {"dim": draw(even(4, 256)), "base": draw(bases()), "original_max_position_embeddings": original,
+              "sequence_length": draw(st.one_of(st.integers(1, 16 * original),
+                                                st.sampled_from((original, original + 1))))}
+    return ctx.case(draw, {}, params)
+
+
+@strategy("dynamic_ntk_sequence_length", tolerance="exact")
+def dynamic_ntk_sequence_length_case(draw, ctx):
+    original = draw(st.one_of(st.sampled_from((2048, 4096)), st.integers(1, 65_536)))
+    params = {"original_max_position_embeddings": original,
+              "cached_length": draw(st.one_of(st.none(), st.integers(original, 4 * original))),
+              "reset": draw(st.booleans())}
+    return ctx.case(draw, {"positions": draw(positions_nd(8 * original))}, params)
+
+
+@strategy("longrope_frequencies", tolerance="frequency")
+def longrope_frequencies_case(draw, ctx):
+    dim = draw(even(2, 128))
+    factor = st.one_of(st.floats(1.0, 3.0), st.floats(0.5, 64.0))
+    original = draw(lengths())
+    params = {"dim": dim, "base": draw(bases()),
+              "short_factor": draw(st.lists(factor, min_size=dim // 2, max_size=dim // 2)),
+              "long_factor": draw(st.lists(factor, min_size=dim // 2, max_size=dim // 2)),
+              "original_max_position_embeddings": original,
+              "sequence_length": draw(st.one_of(st.integers(1, 32 * original),
+                                                st.sampled_from((original, original + 1))))}
+    return ctx.case(draw, {}, params)
+
+
+@strategy("longrope_attention_factor", tolerance="frequency")
+def longrope_attention_factor_case(draw, ctx):
+    params = {"scaling_factor": draw(small_factors()),
+              "original_max_position_embeddings": draw(st.one_of(lengths().filter(lambda n: n > 1),
+                                                                 st.integers(2, 16)))}
+    return ctx.case(draw, {}, params)

@@ -8,6 +8,7 @@ float32 cosine carries its angle error.
 from __future__ import annotations
 
 from posref.golden.registry import Arange, CaseSpec, Values
+from posref.golden.strategies import even, model_bases, query_key_positions, st, strategy
 
 __all__ = ["CASES"]
 
@@ -50,3 +51,13 @@ _add(
              params={"dim": 7, "num_heads": 2}, expect_error="ValueError", error_match="dim",
              description="odd sinusoid width"),
 )
+
+
+# -- fuzz strategies -------------------------------------------------------------------------
+
+
+@strategy("sandwich_bias", tolerance="sandwich")
+def sandwich_bias_case(draw, ctx):
+    params = {"dim": draw(even(2, 128)), "num_heads": draw(st.integers(1, 16)), "base": draw(model_bases()),
+              "first_frequency": draw(st.sampled_from((1, 0))), "bidirectional": draw(st.booleans())}
+    return ctx.case(draw, draw(query_key_positions(131_072)), params)

@@ -7,6 +7,7 @@ value terms of the logits and the output.
 from __future__ import annotations
 
 from posref.golden.registry import Arange, CaseSpec, Normal, Uniform
+from posref.golden.strategies import MAX_POSITION, lead_shape, positions_1d, query_key_positions, st, strategy
 
 __all__ = ["CASES"]
 
@@ -48,3 +49,36 @@ _add(
              inputs={"weights": Uniform((2, 5, 6)), "v": Normal((2, 7, 8)), "relative_values": Normal((5, 6, 8))},
              expect_error="ValueError", error_match="v", description="values of the wrong length"),
 )
+
+
+# -- fuzz strategies -------------------------------------------------------------------------
+
+
+@strategy("shaw_relative_index", tolerance="exact")
+def shaw_relative_index_case(draw, ctx):
+    inputs = {"query_positions": draw(positions_1d(draw(st.integers(1, 8)))),
+              "key_positions": draw(positions_1d(draw(st.integers(1, 12))))}
+    params = {"max_relative_position": draw(st.one_of(st.integers(1, 64), st.integers(1, MAX_POSITION)))}
+    return ctx.case(draw, inputs, params)
+
+
+@strategy("shaw_relative_embeddings", tolerance="gather")
+def shaw_relative_embeddings_case(draw, ctx):
+    k = draw(st.one_of(st.integers(1, 8), st.integers(1, 64)))
+    inputs = {"table": Normal((2 * k + 1, draw(st.integers(1, 16)))), **draw(query_key_positions())}
+    return ctx.case(draw, inputs, {"max_relative_position": k})
+
+
+@strategy("shaw_relative_logits", tolerance="contraction")
+def shaw_relative_logits_case(draw, ctx):
+    lead, tq, tk, d = draw(lead_shape()), draw(st.integers(1, 8)), draw(st.integers(1, 8)), draw(st.integers(1, 32))
+    inputs = {"q": Normal(lead + (tq, d)), "k": Normal(lead + (tk, d)), "relative_keys": Normal((tq, tk, d))}
+    return ctx.case(draw, inputs, {})
+
+
+@strategy("shaw_relative_values", tolerance="contraction")
+def shaw_relative_values_case(draw, ctx):
+    lead, tq, tk, d = draw(lead_shape()), draw(st.integers(1, 8)), draw(st.integers(1, 8)), draw(st.integers(1, 32))
+    inputs = {"weights": Uniform(lead + (tq, tk), 0.0, 1.0), "v": Normal(lead + (tk, d)),
+              "relative_values": Normal((tq, tk, d))}
+    return ctx.case(draw, inputs, {})

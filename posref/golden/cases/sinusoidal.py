@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from posref.golden.cases._common import HARD_POSITIONS
 from posref.golden.registry import Arange, CaseSpec, Values
+from posref.golden.strategies import bases, even, positions_nd, st, strategy
 
 __all__ = ["CASES"]
 
@@ -35,3 +36,16 @@ _add(
              inputs={"positions": Arange(0, 3)}, params={"dim": 7}, expect_error="ValueError", error_match="dim",
              description="odd width"),
 )
+
+
+# -- fuzz strategies -------------------------------------------------------------------------
+
+
+@strategy("sinusoidal_encoding", tolerance="sinusoidal")
+def sinusoidal_encoding_case(draw, ctx):
+    inputs = {"positions": draw(positions_nd())}
+    params = {"dim": draw(even(2, 128)), "base": draw(bases()),
+              "layout": draw(st.sampled_from(("interleaved", "concat"))),
+              "freq_denominator": draw(st.sampled_from(("dim", "half_dim_minus_one"))),
+              "position_offset": draw(st.one_of(st.just(0), st.integers(0, 1024)))}
+    return ctx.case(draw, inputs, params)

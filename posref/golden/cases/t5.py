@@ -8,6 +8,7 @@ bias for a long decoding step.
 from __future__ import annotations
 
 from posref.golden.registry import Arange, CaseSpec, Normal, Values
+from posref.golden.strategies import MAX_POSITION, composite, even, positions_1d, st, strategy
 
 __all__ = ["CASES"]
 
@@ -53,3 +54,38 @@ _add(
              inputs={"table": Normal((30, 4)), "query_positions": Arange(0, 3), "key_positions": Arange(0, 3)},
              expect_error="ValueError", error_match="table", description="table rows must equal num_buckets"),
 )
+
+
+# -- fuzz strategies -------------------------------------------------------------------------
+
+
+@composite
+def t5_options(draw):
+    """Valid ``bidirectional``, ``num_buckets`` and ``max_distance``."""
+    bidirectional = draw(st.booleans())
+    num_buckets = draw(even(4, 128)) if bidirectional else draw(st.integers(2, 128))
+    max_exact = (num_buckets // 2 if bidirectional else num_buckets) // 2
+    max_distance = draw(st.one_of(st.sampled_from((128, 256)).filter(lambda m: m > max_exact),
+                                  st.integers(max_exact + 1, 4096)))
+    return {"bidirectional": bidirectional, "num_buckets": num_buckets, "max_distance": max_distance}
+
+
+@strategy("t5_relative_bucket", tolerance="t5_bucket")
+def t5_relative_bucket_case(draw, ctx):
+    if draw(st.booleans()):
+        count = draw(st.integers(1, 32))
+        signed = st.one_of(st.integers(-64, 64), st.integers(-MAX_POSITION, MAX_POSITION))
+        relative = Values(draw(st.lists(signed, min_size=count, max_size=count)), "int64")
+    else:
+        half = draw(st.integers(0, 300))
+        relative = Arange(-half, half + 1)
+    return ctx.case(draw, {"relative_position": relative}, draw(t5_options()))
+
+
+@strategy("t5_relative_bias", tolerance="t5_bias")
+def t5_relative_bias_case(draw, ctx):
+    options = draw(t5_options())
+    inputs = {"table": Normal((options["num_buckets"], draw(st.integers(1, 16)))),
+              "query_positions": draw(positions_1d(draw(st.integers(1, 8)))),
+              "key_positions": draw(positions_1d(draw(st.integers(1, 12))))}
+    return ctx.case(draw, inputs, options)

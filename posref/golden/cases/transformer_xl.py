@@ -7,7 +7,8 @@ the scores with memory, both ways of treating future keys.
 
 from __future__ import annotations
 
-from posref.golden.registry import Arange, CaseSpec, Normal, Values
+from posref.golden.registry import Arange, CaseSpec, Integers, Normal, Values
+from posref.golden.strategies import even, lead_shape, st, strategy
 
 __all__ = ["CASES"]
 
@@ -60,3 +61,27 @@ _add(
              params={"future_keys": "drop"}, expect_error="ValueError", error_match="future_keys",
              description="unknown option"),
 )
+
+
+# -- fuzz strategies -------------------------------------------------------------------------
+
+
+@strategy("transformer_xl_relative_encoding", tolerance="sinusoidal")
+def transformer_xl_relative_encoding_case(draw, ctx):
+    shape = draw(st.sampled_from(((8,), (3, 4), (1,))))
+    high = draw(st.sampled_from((16, 4096, 131_072)))
+    params = {"dim": draw(even(2, 128)), "base": draw(st.one_of(st.just(10_000.0), st.floats(100.0, 1e6))),
+              "max_distance": draw(st.one_of(st.none(), st.integers(1, high)))}
+    return ctx.case(draw, {"distances": Integers(shape, 0, high)}, params)
+
+
+@strategy("transformer_xl_scores", tolerance="contraction")
+def transformer_xl_scores_case(draw, ctx):
+    lead, heads, d = draw(lead_shape()), draw(st.integers(1, 3)), draw(st.integers(1, 32))
+    tq = draw(st.integers(1, 6))
+    tk = tq + draw(st.integers(0, 6))
+    inputs = {"q": Normal(lead + (heads, tq, d)), "k": Normal(lead + (heads, tk, d)), "r": Normal((heads, tk, d)),
+              "u": Normal((heads, d), 0.5), "v": Normal((heads, d), 0.5)}
+    params = {"scale": draw(st.one_of(st.none(), st.just(1.0), st.floats(0.01, 2.0))),
+              "future_keys": draw(st.sampled_from(("mask", "zero")))}
+    return ctx.case(draw, inputs, params)

@@ -7,7 +7,19 @@ where the scales reach (2/7)^(+-2) and float32 angles lose digits.
 
 from __future__ import annotations
 
+import numpy as np
+
 from posref.golden.registry import Arange, CaseSpec, Normal, Values
+from posref.golden.strategies import (
+    SHORT_POSITION,
+    even,
+    lead_shape,
+    model_bases,
+    positions_1d,
+    positions_nd,
+    st,
+    strategy,
+)
 
 __all__ = ["CASES"]
 
@@ -102,3 +114,31 @@ _add(
              inputs={"x": Normal((3, 8)), "positions": Arange(0, 3)}, params={"layout": "neox"},
              expect_error="ValueError", error_match="layout", description="layout names are 'half' and 'interleaved'"),
 )
+
+
+# -- fuzz strategies -------------------------------------------------------------------------
+
+
+@strategy("apply_xpos", tolerance="xpos")
+def apply_xpos_case(draw, ctx):
+    d = draw(even(2, 128))
+    lead, length = draw(lead_shape()), draw(st.integers(1, 8))
+    positions = draw(positions_1d(length, SHORT_POSITION))
+    largest = int(np.max(positions.draw(np.random.default_rng(0))))
+    params = {"base": draw(model_bases()), "scale_base": draw(st.one_of(st.just(512.0), st.floats(8.0, 4096.0))),
+              "layout": draw(st.sampled_from(("interleaved", "half"))), "downscale": draw(st.booleans()),
+              "centering": draw(st.sampled_from(("ceil_half", "floor_half", "none"))),
+              "sequence_length": draw(st.one_of(st.none(), st.integers(largest + 1, 2 * SHORT_POSITION)))}
+    return ctx.case(draw, {"x": Normal(lead + (length, d)), "positions": positions}, params)
+
+
+@strategy("xpos_scales", tolerance="xpos_scale")
+def xpos_scales_case(draw, ctx):
+    positions = draw(positions_nd(SHORT_POSITION))
+    largest = int(np.max(positions.draw(np.random.default_rng(0))))
+    params = {"dim": draw(even(2, 128)),
+              "scale_base": draw(st.one_of(st.just(512.0), st.floats(8.0, 4096.0))),
+              "centering": draw(st.sampled_from(("ceil_half", "floor_half", "none"))),
+              "downscale": draw(st.booleans()),
+              "sequence_length": draw(st.one_of(st.none(), st.integers(largest + 1, 2 * SHORT_POSITION)))}
+    return ctx.case(draw, {"positions": positions}, params)
