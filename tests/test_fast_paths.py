@@ -63,7 +63,7 @@ from posref import (
     t5_relative_bucket,
     xpos_scales,
 )
-from posref.relative import _deberta_buckets
+from posref.relative.deberta import _deberta_buckets
 
 MODES = ["fast", "precise"]
 

@@ -56,9 +56,3 @@ __all__ += _kerple.__all__
 __all__ += _nope.__all__
 __all__ += _sandwich.__all__
 __all__ += _transformer_xl.__all__
-
-# Private names that code outside the package still imports from here (the error models of
-# posref.conformance.tolerance, the fast-path tests); they go once those imports have moved.
-from posref.relative._common import _causal_distance  # noqa: E402, F401
-from posref.relative.cope import _cope_causal, _cope_positions  # noqa: E402, F401
-from posref.relative.deberta import _deberta_buckets  # noqa: E402, F401

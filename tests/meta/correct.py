@@ -795,7 +795,7 @@ class Correct:
 
     def deberta_relative_scores(self, q, k, pos_key, pos_query, query_positions, key_positions, /, *, bucket_size,
                                 max_position, c2p=True, p2c=True):
-        from posref.relative import _deberta_buckets
+        from posref.relative.deberta import _deberta_buckets
 
         _require(not (c2p and pos_key is None), "pos_key must be given when c2p=True", TypeError)
         _require(not (p2c and pos_query is None), "pos_query must be given when p2c=True", TypeError)
