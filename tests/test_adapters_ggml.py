@@ -117,7 +117,6 @@ def test_by_hand(adapter):
     (lambda a: a.apply_mrope(np.zeros((2, 8)), np.zeros((3, 2), dtype=int), mrope_section=[1, 1, 2],
                              layout="interleaved"), "layout='half'"),
     (lambda a: a.yarn_correction_range(64, original_max_position_embeddings=2048, truncate=False), "truncate"),
-    (lambda a: a.alibi_slopes(8, rule="mpt"), "paper"),
 ])
 def test_unsupported_parameters_are_not_implemented(adapter, call, words):
     with pytest.raises(NotImplementedError, match=words):

@@ -139,7 +139,6 @@ def test_by_hand(adapter):
     (lambda a: a.apply_rope(np.zeros((2, 8)), np.arange(2), position_offset=0.5), "integer offset"),
     (lambda a: a.rope_cos_sin(np.arange(2), 8, layout="neox"), "traditional"),
     (lambda a: a.sinusoidal_encoding(np.arange(2), 8), "concat"),
-    (lambda a: a.alibi_slopes(8, rule="mpt"), "paper"),
     (lambda a: a.alibi_bias(np.array([0.5]), np.arange(2), np.arange(2), form="key_index"), "symmetric"),
     (lambda a: a.alibi_bias(np.array([0.5]), np.arange(2), np.arange(2), causal=False), "causal=True"),
     (lambda a: a.alibi_bias(np.array([0.3]), np.arange(2), np.arange(2)), "own slopes"),

@@ -246,7 +246,7 @@ def test_partial_last_rotates_only_the_last_channels(adapter):
      "only\\s+grows"),
     (lambda a: a.t5_relative_bias(np.zeros((32, 2)), np.array([0, 2]), np.arange(4)), "past_seen_tokens"),
     (lambda a: a.t5_relative_bias(np.zeros((32, 2)), np.arange(2), np.arange(1, 3)), "0 .. S-1"),
-    (lambda a: a.alibi_slopes(8, max_bias=4.0), "max_bias=8"),
+    (lambda a: a.alibi_slopes(8, rule="paper", max_bias=4.0), "max_bias=8"),
     (lambda a: a.alibi_slopes(8, rule="bloom"), "no slope rule"),
     (lambda a: a.alibi_bias(np.array([0.5]), np.arange(3), np.arange(3), form="symmetric"), "not used by BLOOM"),
     (lambda a: a.alibi_bias(np.array([0.3]), np.arange(3), np.arange(3), form="key_index"), "not its slopes"),

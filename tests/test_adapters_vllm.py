@@ -181,7 +181,6 @@ def test_by_hand(adapter):
     (lambda a: a.yarn_frequencies(8, scaling_factor=2.0, original_max_position_embeddings=64,
                                   extrapolation_factor=2.0), "extrapolation"),
     (lambda a: a.longrope_attention_factor(1.5, original_max_position_embeddings=3), "ratio"),
-    (lambda a: a.alibi_slopes(8, rule="mpt"), "max_bias=8"),
     (lambda a: a.apply_mrope(np.zeros((2, 8)), np.zeros((2, 2), dtype=int), mrope_section=[1, 1, 2]), "(3, ...)"),
 ])
 def test_unsupported_parameters_are_not_implemented(adapter, call, words):

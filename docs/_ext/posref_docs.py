@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -466,8 +467,9 @@ class FamilyMapDirective(SphinxDirective):
 
     One row per family of the spec catalogue: its spec module(s), the file
     and number of its golden cases (valid and invalid), the error-model
-    classes those cases name, how many of its functions have a fuzz
-    strategy, and its documentation page.
+    classes those cases name (and the family's own error-model module, if it
+    has one), how many of its functions have a fuzz strategy, and its
+    documentation page.
     """
 
     has_content = False
@@ -500,13 +502,18 @@ class FamilyMapDirective(SphinxDirective):
             if skipped:
                 golden += "; none for " + ", ".join(f"``{n}``" for n in skipped)
             classes = sorted({c.tolerance for c in cases if c.expect_error is None and c.tolerance})
+            own_model = importlib.util.find_spec(f"posref.tolerance.{family}") is not None
+            if own_model:
+                classes_text = ", ".join(f"``{c}``" for c in classes) + f" (``posref/tolerance/{family}.py``)"
+            else:
+                classes_text = ", ".join(f"``{c}``" for c in classes) or "none"
             modules = sorted({e.module for e in entries})
             fuzzed = sum(e.name in FUZZ_FUNCTIONS for e in entries)
             page = f":doc:`/{pages[family]}`" if family in pages else "none"
             lines += [f"   * - ``{family}``",
                       "     - " + ", ".join(f"``{m.replace('.', '/')}.py``" for m in modules),
                       f"     - {golden}",
-                      "     - " + (", ".join(f"``{c}``" for c in classes) or "none"),
+                      f"     - {classes_text}",
                       f"     - {fuzzed} of {len(entries)}",
                       f"     - {page}"]
         container = nodes.container()

@@ -241,8 +241,10 @@ class GgmlAdapter:
         shape = positions.shape + (dim,)
         return cos.reshape(shape), sin.reshape(shape)
 
-    def apply_mrope(self, x, positions, /, *, base=10_000.0, mrope_section, section_order="blocks", layout="half"):
-        interleaved = section_order == "round_robin"  # Qwen3-VL's pattern, or contiguous sections
+    def apply_mrope(self, x, positions, /, *, base=10_000.0, mrope_section, section_order="blocks", layout="half",
+                    interleaved=None):
+        if interleaved is None:  # the spec's deprecated name for section_order="round_robin"
+            interleaved = section_order == "round_robin"  # Qwen3-VL's pattern, or contiguous sections
         import ggml
 
         if layout != "half":
@@ -280,11 +282,9 @@ class GgmlAdapter:
 
     # -- ALiBi ------------------------------------------------------------------------------
 
-    def alibi_slopes(self, num_heads, /, *, rule="paper", max_bias=8.0):
+    def alibi_slopes(self, num_heads, /, *, max_bias=8.0, rule=None):
         import ggml
 
-        if rule != "paper":
-            raise NotImplementedError("ggml_soft_max_ext computes the paper's slopes (with max_bias)")
         heads = int(num_heads)
         _refuse_abort(heads < 1, f"{heads} heads (an empty tensor is not contiguous for ggml_soft_max_ext)")
         logits = np.zeros((heads, 1, 2), dtype=np.float32)  # ne = (2 keys, 1 query, H heads)

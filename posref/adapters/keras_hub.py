@@ -203,7 +203,7 @@ class KerasHubAdapter:
 
     # -- ALiBi -----------------------------------------------------------------------------
 
-    def alibi_slopes(self, num_heads, /, *, rule="paper", max_bias=8.0):
+    def alibi_slopes(self, num_heads, /, *, max_bias=8.0, rule=None):
         _, _, alibi_class = _keras()
         return np.asarray(alibi_class(alibi_bias_max=max_bias)._get_slopes(num_heads), dtype=np.float64)
 

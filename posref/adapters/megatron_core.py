@@ -224,8 +224,10 @@ class MegatronCoreAdapter:
         freqs = self._table(rope, top, r)[to_torch(p)]  # [N, 1, 1, r]
         return self._apply(x.reshape(-1, head_dim), freqs, layout == "interleaved").reshape(x.shape)
 
-    def apply_mrope(self, x, positions, /, *, base=10_000.0, mrope_section, section_order="blocks", layout="half"):
-        interleaved = section_order == "round_robin"  # Qwen3-VL's pattern, or contiguous sections
+    def apply_mrope(self, x, positions, /, *, base=10_000.0, mrope_section, section_order="blocks", layout="half",
+                    interleaved=None):
+        if interleaved is None:  # the spec's deprecated name for section_order="round_robin"
+            interleaved = section_order == "round_robin"  # Qwen3-VL's pattern, or contiguous sections
         import torch
 
         rotary_pos_embedding, _, _ = _embeddings()

@@ -307,10 +307,10 @@ class MlxAdapter:
 
     # -- ALiBi ------------------------------------------------------------------------------
 
-    def alibi_slopes(self, num_heads, /, *, rule="paper", max_bias=8.0):
+    def alibi_slopes(self, num_heads, /, *, max_bias=8.0, rule=None):
         import mlx.nn as nn
 
-        if rule != "paper" or max_bias != 8.0:
+        if max_bias != 8.0:  # rule: deprecated in the spec, the same slopes whatever its value
             raise NotImplementedError("nn.ALiBi has the paper's slopes with max_bias=8 built in")
         return self._numpy(nn.ALiBi.create_alibi_slope(int(num_heads))).reshape(-1)  # float32, the default
 

@@ -209,7 +209,9 @@ class TimmAdapter:
             table = table.reshape(width, height, dim).transpose(1, 0, 2).reshape(height * width, dim)
         return table
 
-    def peg(self, tokens, weight, bias, /, *, grid_shape, class_token=False):
+    def peg(self, tokens, weight, bias, /, *, grid_shape, class_token=False, has_class_token=None):
+        if has_class_token is not None:  # the spec's deprecated name for class_token
+            class_token = has_class_token
         import torch
 
         weight = np.asarray(weight)

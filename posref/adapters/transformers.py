@@ -418,8 +418,10 @@ class TransformersAdapter:
             out, _ = apply_rotary_pos_emb(q, q, cos[:, None, :], sin[:, None, :])
         return to_numpy(out[:, 0, 0, :])
 
-    def apply_mrope(self, x, positions, /, *, base=10_000.0, mrope_section, section_order="blocks", layout="half"):
-        interleaved = section_order == "round_robin"  # Qwen3-VL's pattern, or contiguous sections
+    def apply_mrope(self, x, positions, /, *, base=10_000.0, mrope_section, section_order="blocks", layout="half",
+                    interleaved=None):
+        if interleaved is None:  # the spec's deprecated name for section_order="round_robin"
+            interleaved = section_order == "round_robin"  # Qwen3-VL's pattern, or contiguous sections
         import torch
         from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
@@ -614,7 +616,12 @@ class TransformersAdapter:
 
     # -- ALiBi --------------------------------------------------------------------------------
 
-    def alibi_slopes(self, num_heads, /, *, rule="paper", max_bias=8.0):
+    def alibi_slopes(self, num_heads, /, *, max_bias=8.0, rule=None):
+        # rule is deprecated in the spec (the paper's and MPT's slopes are the same); here it still
+        # picks the library's code path: BLOOM's _get_alibi_slopes, which has max_bias 8 built in,
+        # or MPT's build_mpt_alibi_tensor, which takes max_bias (the default where BLOOM's cannot)
+        if rule is None:
+            rule = "paper" if max_bias == 8.0 else "mpt"
         if rule == "paper":
             from transformers.models.bloom.modeling_bloom import _get_alibi_slopes
 

@@ -307,8 +307,10 @@ class VllmAdapter:
         rope = self._rope(head_dim, self._rows(top, r), is_neox_style=layout == "half", rope_parameters=params)
         return self._forward(rope, p, x.reshape(-1, head_dim), head_dim).reshape(x.shape)
 
-    def apply_mrope(self, x, positions, /, *, base=10_000.0, mrope_section, section_order="blocks", layout="half"):
-        interleaved = section_order == "round_robin"  # Qwen3-VL's pattern, or contiguous sections
+    def apply_mrope(self, x, positions, /, *, base=10_000.0, mrope_section, section_order="blocks", layout="half",
+                    interleaved=None):
+        if interleaved is None:  # the spec's deprecated name for section_order="round_robin"
+            interleaved = section_order == "round_robin"  # Qwen3-VL's pattern, or contiguous sections
         self._check_layout(layout)
         x = np.asarray(x)
         head_dim = x.shape[-1]
@@ -436,8 +438,8 @@ class VllmAdapter:
         holder = types.SimpleNamespace(floor_scale=float(floor_scale), attn_scale=float(attn_scale))
         return to_numpy(Llama4Attention._get_attn_scale(holder, positions))[..., 0]
 
-    def alibi_slopes(self, num_heads, /, *, rule="paper", max_bias=8.0):
-        if rule != "paper" or max_bias != 8.0:
+    def alibi_slopes(self, num_heads, /, *, max_bias=8.0, rule=None):
+        if max_bias != 8.0:  # rule: deprecated in the spec, the same slopes whatever its value
             raise NotImplementedError("vLLM's BLOOM has the paper's slopes with max_bias=8 built in")
         from vllm.model_executor.models.bloom import _get_alibi_slopes
 

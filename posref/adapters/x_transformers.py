@@ -224,7 +224,7 @@ class XTransformersAdapter:
 
     # -- ALiBi -----------------------------------------------------------------------------
 
-    def alibi_slopes(self, num_heads, /, *, rule="paper", max_bias=8.0):
+    def alibi_slopes(self, num_heads, /, *, max_bias=8.0, rule=None):
         if max_bias != 8.0:
             raise NotImplementedError("x-transformers fixes the ALiBi slope exponent at 8 (max_bias=8)")
         return np.asarray(_library().AlibiPositionalBias._get_slopes(num_heads), dtype=np.float64)

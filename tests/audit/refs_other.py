@@ -141,7 +141,8 @@ def _alibi_slope(n: int, h: int, rule: str, max_bias: mpmath.mpf) -> mpmath.mpf:
 
 def ref_alibi_slopes(inputs, params, output_name, index):
     n = int(params["num_heads"])
-    return _alibi_slope(n, int(index[0]), params.get("rule", "paper"), _mpf(params.get("max_bias", 8.0)))
+    # the spec has one rule (its deprecated ``rule`` defaults to None); both derivations are kept here
+    return _alibi_slope(n, int(index[0]), params.get("rule") or "paper", _mpf(params.get("max_bias", 8.0)))
 
 
 def ref_alibi_bias(inputs, params, output_name, index):
@@ -501,6 +502,12 @@ def ref_nope(inputs, params, output_name, index):
     return _mpf(np.asarray(inputs["x"])[tuple(int(i) for i in index)])
 
 
+def ref_nope_attention_temperature(inputs, params, output_name, index):
+    p = int(np.asarray(inputs["positions"])[tuple(int(i) for i in index)])
+    steps = (p + 1) // int(params.get("floor_scale", 8192))  # exact Python integers
+    return 1 + _mpf(params.get("attn_scale", 0.1)) * mpmath.log(1 + steps)
+
+
 # --------------------------------------------------------------------------
 # Shaw
 # --------------------------------------------------------------------------
@@ -654,6 +661,7 @@ REFERENCES: dict[str, Callable[[dict[str, np.ndarray], dict[str, Any], str, tupl
     "kerple_power_bias": ref_kerple_power_bias,
     "sandwich_bias": ref_sandwich_bias,
     "nope": ref_nope,
+    "nope_attention_temperature": ref_nope_attention_temperature,
     "shaw_relative_index": ref_shaw_relative_index,
     "shaw_relative_embeddings": ref_shaw_relative_embeddings,
     "shaw_relative_logits": ref_shaw_relative_logits,

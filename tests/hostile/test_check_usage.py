@@ -140,4 +140,4 @@ def test_a_corpus_selection_names_what_the_corpus_lacks(capfd, tmp_path):
     code, out, err, document = check(capfd, tmp_path, "--adapter", "reference", "--dtype", "float64", "--corpus",
                                      str(corpus), "--max-examples", "0")
     assert code == 0, err
-    assert len(document["results"]) == 17 and set(statuses(document).values()) == {"pass"}
+    assert len(document["results"]) == 9 and set(statuses(document).values()) == {"pass"}
