@@ -419,7 +419,12 @@ class ApiIndexDirective(SphinxDirective):
 
 
 class CatalogueDirective(SphinxDirective):
-    """Table of every family: its functions and the paper it follows."""
+    """Table of every family: its functions and the paper it follows.
+
+    Each family links the page under ``families/`` that lists its functions
+    (``.. posref-functions:: <family>``), found by :func:`family_pages`;
+    ``:pages: family=doc, ...`` overrides it.
+    """
 
     has_content = False
     option_spec = {"pages": directives.unchanged}
@@ -430,7 +435,9 @@ class CatalogueDirective(SphinxDirective):
         families: dict[str, list] = {}
         for entry in posref.spec_functions():
             families.setdefault(entry.family, []).append(entry)
-        pages = {}
+        pages = family_pages(self.env.srcdir)
+        for page in set(pages.values()):
+            self.env.note_dependency(str(Path(self.env.srcdir) / f"{page}.rst"))
         for item in (self.options.get("pages") or "").split(","):
             if "=" in item:
                 family, doc = item.split("=", 1)

@@ -210,10 +210,10 @@ class TimmAdapter:
         return table
 
     def peg(self, tokens, weight, bias, /, *, grid_shape, class_token=False, has_class_token=None):
-        if has_class_token is not None:  # the spec's deprecated name for class_token
-            class_token = has_class_token
         import torch
 
+        if has_class_token is not None:  # the spec's deprecated name for class_token
+            class_token = has_class_token
         weight = np.asarray(weight)
         if weight.shape[-2:] != (3, 3):
             raise NotImplementedError("timm's Twins PosConv is a 3 x 3 depthwise convolution")
