@@ -7,8 +7,10 @@ import importlib.util
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
@@ -152,3 +154,17 @@ def test_growth_exponent_is_the_log_slope(bench):
     large = {"output_bytes": 8000, "seconds": 8.0, "peak_traced_bytes": 40}
     assert bench._exponent(small, large, "seconds") == pytest.approx(1.0)
     assert bench._exponent(small, large, "peak_traced_bytes") == pytest.approx(2 / 3)
+
+
+def test_growth_point_times_only_untraced_calls(bench, monkeypatch):
+    import tracemalloc
+
+    def slow_when_traced():
+        time.sleep(0.05 if tracemalloc.is_tracing() else 0.001)
+        return np.zeros(8)
+
+    monkeypatch.setattr(bench, "_growth_call", lambda name, size: slow_when_traced)
+    point = bench.growth_point("apply_rope", 8)
+    assert point["traced_seconds"] >= 0.05
+    assert point["seconds"] < 0.04  # the best untraced call, never the traced one
+    assert point["calls"] >= 3 and point["output_bytes"] == 64
