@@ -109,3 +109,30 @@ def test_both_doors_plan_the_same_way(tmp_path):
     path.write_text("no.such.case  # reason\n")
     with pytest.raises(UsageError, match=r"^--posref-known .* names 1 id\(s\) that are no case: no\.such\.case"):
         plan_check("vllm", dtype="float32", known_files=[str(path)], known_option="--posref-known")
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_known_divergence_found_again_by_fuzzing_is_known_in_both_doors(tmp_path, capfd, pytester, monkeypatch,
+                                                                          strict):
+    monkeypatch.syspath_prepend(str(TESTS_DIR))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")])))
+    known = tmp_path / "known.txt"
+    known.write_text("yarn_attention_factor.mscale_only  # mscale is used only with mscale_all_dim\n")
+    flags = ["--strict"] if strict else []
+    report = tmp_path / "report.json"
+    code = main(["check", "--adapter", "doors.yarn_adapter", "--dtype", "float64", "--function",
+                 "yarn_attention_factor", "--max-examples", "30", "--no-progress", "--known", str(known),
+                 "--report", str(report), *flags])
+    capfd.readouterr()
+    statuses = {r["case_id"]: r["status"] for r in json.loads(report.read_text())["results"]}
+    assert statuses["yarn_attention_factor.mscale_only"] == "known"
+    assert statuses["fuzz.yarn_attention_factor"] == "known"
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", "--posref-adapter", "doors.yarn_adapter",
+                                          "--posref-dtype", "float64", "--posref-function", "yarn_attention_factor",
+                                          "--posref-max-examples", "30", "--posref-known", str(known),
+                                          *(["--posref-strict"] if strict else []))
+    outcomes = {r.nodeid.rsplit("::", 1)[-1]: r.outcome for r in result.reprec.getreports("pytest_runtest_logreport")
+                if r.when == "call"}
+    expected = {case_id: (STRICT if strict else OUTCOME)[status] for case_id, status in statuses.items()}
+    assert outcomes == expected
+    assert code == int(result.ret) == (1 if strict else 0)

@@ -279,6 +279,8 @@ def test_zero_examples_means_golden_only_and_progress_is_reported():
     ({"seed": -3}, ValueError, "seed must be a non-negative integer, got seed=-3"),
     ({"timeout": 0.0}, ValueError, "timeout must be a finite real number > 0.0"),
     ({"progress": 3}, TypeError, "progress must be callable or None"),
+    ({"known": 3}, TypeError, "known must be None, a mapping of golden case id to reason"),
+    ({"known": {"yarn_attention_factor.mscale_only": 1}}, TypeError, "known must map case ids"),
 ])
 def test_bad_arguments_are_rejected_by_name(kwargs, error, words):
     with pytest.raises(error, match=words):
@@ -505,3 +507,58 @@ def test_draw_counts_and_poorly_covered_validate_and_flag():
         poorly_covered({"a": (5, 2)})
     with pytest.raises(TypeError, match="counts must be a dict"):
         poorly_covered([("a", (1, 2))])
+
+
+# -- known divergences found again --------------------------------------------------------------
+
+def _g(s, m):
+    return 0.1 * m * np.log(s) + 1.0 if s > 1.0 else 1.0
+
+
+def _yarn_factor_hf_rule(scaling_factor, /, *, mscale=1.0, mscale_all_dim=0.0, attention_factor=None):
+    """Hugging Face's rule: mscale only counts when mscale_all_dim is set too (the paper's factor otherwise)."""
+    if attention_factor is not None:
+        return float(attention_factor)
+    if mscale_all_dim == 0.0:
+        return float(_g(scaling_factor, 1.0))
+    return float(_g(scaling_factor, mscale) / _g(scaling_factor, mscale_all_dim))
+
+
+def _yarn_factor_hf_rule_no_override(scaling_factor, /, *, mscale=1.0, mscale_all_dim=0.0, attention_factor=None):
+    """The same, and a configured attention_factor is ignored: a second divergence, not listed."""
+    return _yarn_factor_hf_rule(scaling_factor, mscale=mscale, mscale_all_dim=mscale_all_dim)
+
+
+LISTED = {"yarn_attention_factor.mscale_only": "mscale is used only with mscale_all_dim"}
+
+
+def test_draws_that_show_a_listed_divergence_again_are_known_and_the_search_goes_on():
+    adapter = adapter_of("float64", yarn_attention_factor=_yarn_factor_hf_rule)
+    (unlisted,) = fuzz(adapter, functions=["yarn_attention_factor"], max_examples=40)
+    assert unlisted.status == "fail"  # without the list, the divergence fails as before
+    (result,) = fuzz(adapter, functions=["yarn_attention_factor"], max_examples=40, known=LISTED)
+    assert result.status == "known" and result.observed == "fail"
+    assert result.case_id == "fuzz.yarn_attention_factor"
+    assert re.fullmatch(r"\d+ of 40 draws show the divergence of yarn_attention_factor.mscale_only: "
+                        r"mscale is used only with mscale_all_dim", result.reason), result.reason
+    assert re.search(r"(\d+) of 40 differential cases reproduce the known divergence "
+                     r"yarn_attention_factor.mscale_only \(the spec with mscale=1.0 \(mscale ignored\)\), "
+                     r"(\d+) passed, nothing else failed", result.message), result.message
+    assert result.drawn == 40 and result.ran == 40  # the search ran to the end
+    assert result.diagnosis["variant"] == "mscale=1.0 (mscale ignored)"
+    assert "function='yarn_attention_factor'" in result.repro and "'mscale'" in result.repro  # the first such draw
+
+
+def test_an_unlisted_divergence_still_fails_next_to_a_listed_one():
+    adapter = adapter_of("float64", yarn_attention_factor=_yarn_factor_hf_rule_no_override)
+    (result,) = fuzz(adapter, functions=["yarn_attention_factor"], max_examples=40, known=LISTED)
+    assert result.status == "fail"
+    assert "attention_factor=" in result.message  # shrunk to the override that is ignored
+    assert result.diagnosis is None or "mscale ignored" != result.diagnosis["variant"]
+
+
+def test_a_listed_case_of_another_function_excuses_nothing():
+    adapter = adapter_of("float64", yarn_attention_factor=_yarn_factor_hf_rule)
+    (result,) = fuzz(adapter, functions=["yarn_attention_factor"], max_examples=40,
+                     known={"alibi_slopes.h8": "another function", "yarn_attention_factor.s4": "passes"})
+    assert result.status == "fail"  # alibi_slopes.h8 is not this function; .s4 passes, so it shows no divergence

@@ -475,6 +475,10 @@ class TestYarnAttentionFactor:
     def test_override(self):
         assert yarn_attention_factor(4.0, attention_factor=0.5) == 0.5
 
+    def test_zero_mscale_keeps_the_denominator(self):
+        # g(s, 0) = 1 exactly; the denominator stays: at s = e^4, 1 / (0.1 * 0.5 * 4 + 1) = 1 / 1.2
+        assert yarn_attention_factor(math.e**4, mscale=0.0, mscale_all_dim=0.5) == pytest.approx(1 / 1.2, rel=1e-15)
+
     @given(st.floats(0.01, 1e4), st.floats(0.0, 5.0), st.floats(0.0, 5.0))
     def test_mpmath_ratio(self, s, m1, m2):
         with mpmath.workdps(30):

@@ -311,7 +311,7 @@ def check(
                 drawn: list[CaseResult] = []
                 for done, function in enumerate(names, 1):
                     for result in fuzz(target, functions=[function], max_examples=max_examples, seed=seed,
-                                       timeout=timeout):
+                                       timeout=timeout, known=run.known):
                         drawn.append(result)
                         run.results.append(result)
                         if on_result is not None:

@@ -374,6 +374,62 @@ def _with_counts(result: CaseResult, ran: int, drawn: int) -> FuzzResult:
     return FuzzResult(**values, ran=ran, drawn=drawn)
 
 
+def _variants_of(diagnosis: Mapping[str, Any] | None) -> set[str]:
+    """Every spec variant a diagnosis found to reproduce the output: the best one and the alternatives."""
+    if not diagnosis:
+        return set()
+    found = {str(diagnosis.get("variant", ""))}
+    found.update(str(a.get("variant", "")) for a in diagnosis.get("alternatives", ()) if isinstance(a, Mapping))
+    return found - {""}
+
+
+class _KnownConventions:
+    """The known divergences of one function, as the spec variants their golden cases reproduce.
+
+    A listed golden case of the function that fails on valid input, with a
+    diagnosis, stands for a convention the implementation is known to follow
+    instead of the spec's (Hugging Face ignoring YaRN's ``mscale`` without
+    ``mscale_all_dim``, say).  A differential case that fails and whose
+    diagnosis names one of the same variants shows that same divergence at
+    another point: it is reported ``known`` with the listed reason, and the
+    search goes on for a failure nothing explains.  The listed cases are run
+    (once, against the same adapter) only when a differential case first
+    fails with a diagnosis.
+    """
+
+    def __init__(self, adapter: Adapter, function: str, known: Mapping[str, str], timeout: float | None) -> None:
+        self.adapter, self.function, self.known, self.timeout = adapter, function, known, timeout
+        self._variants: dict[str, str] | None = None  # variant -> listed case id
+
+    def _listed_specs(self) -> list[CaseSpec]:
+        from posref.golden.cases import CASES
+
+        return [spec for spec in CASES if spec.id in self.known and spec.function == self.function
+                and spec.expect_error is None]
+
+    def variants(self) -> dict[str, str]:
+        if self._variants is None:
+            self._variants = {}
+            for spec in self._listed_specs():
+                result = run_case(self.adapter, build_case(spec, _dtypes_for(self.adapter.dtype)),
+                                  timeout=self.timeout)
+                if result.status == "fail":
+                    for variant in sorted(_variants_of(result.diagnosis)):
+                        self._variants.setdefault(variant, spec.id)
+        return self._variants
+
+    def match(self, result: CaseResult) -> str | None:
+        """The listed case id whose divergence ``result`` reproduces, or None."""
+        if result.status != "fail" or not self.known:
+            return None
+        found = _variants_of(result.diagnosis)
+        if not found:
+            return None
+        listed = self.variants()
+        matching = sorted(listed[v] for v in found if v in listed)
+        return matching[0] if matching else None
+
+
 #: Classes of option values that :class:`_Avoidance` tells apart: the default, and any other number.
 _DEFAULT_CLASS = "<default>"
 _NUMBER_CLASS = "<other number>"
@@ -429,14 +485,17 @@ class _Avoidance:
 
 
 def _fuzz_function(adapter: Adapter, function: str, *, max_examples: int, seed: int,
-                   timeout: float | None, options: Mapping[str, Mapping[str, Any]]) -> FuzzResult:
+                   timeout: float | None, options: Mapping[str, Mapping[str, Any]],
+                   known: Mapping[str, str] | None = None) -> FuzzResult:
     from hypothesis import HealthCheck, Phase, Verbosity, assume, given, settings
     from hypothesis import seed as hypothesis_seed
     from hypothesis.errors import Flaky, Unsatisfiable
 
     family = SPEC_FUNCTIONS[function].family
-    counts = {"examples": 0, "pass": 0, "not_implemented": 0, "skipped": 0}
+    counts = {"examples": 0, "pass": 0, "not_implemented": 0, "skipped": 0, "known": 0}
     first_failure: dict[str, Any] = {}
+    first_known: dict[str, Any] = {}
+    conventions = _KnownConventions(adapter, function, known or {}, timeout)
     hang: dict[str, Any] = {}
     avoidance = _Avoidance(function)
     started = time.perf_counter()
@@ -472,6 +531,12 @@ def _fuzz_function(adapter: Adapter, function: str, *, max_examples: int, seed: 
             hang.update(spec=spec, result=result)
             return
         if result.status in _FAILING:
+            listed = conventions.match(result)
+            if listed is not None:  # a listed divergence at another point: noted, and the search goes on
+                if searching:
+                    counts["known"] += 1
+                    first_known.setdefault("case", (spec, result, listed, counts["examples"]))
+                return
             first_failure.setdefault("examples", counts["examples"])
             first_failure.setdefault("spec", spec)
             raise _CaseFailed(spec, result)
@@ -506,11 +571,31 @@ def _fuzz_function(adapter: Adapter, function: str, *, max_examples: int, seed: 
                           f"{describe_case(spec)}: {result.message}")
         result.repro = repro_snippet(spec, adapter, seed=seed, timeout=timeout)
         return _with_counts(result, ran, drawn)
+    also_known = ""
+    if first_known:
+        listed = first_known["case"][2]
+        also_known = (f"; {counts['known']} other draw(s) reproduced the known divergence {listed} and were "
+                      f"set aside")
     if failure is not None:
         spec, result = failure.spec, failure.result
         details = "; ".join(x for x in (result.message, _error_summary(result)) if x)
         result.message = (f"fuzz seed {seed}: shrunk differential case (first failure at example "
-                          f"{first_failure['examples']}) {describe_case(spec)} in {adapter.dtype}: {details}")
+                          f"{first_failure['examples']}) {describe_case(spec)} in {adapter.dtype}: {details}"
+                          f"{also_known}")
+        result.repro = repro_snippet(spec, adapter, seed=seed, timeout=timeout)
+        result.seconds = seconds
+        return _with_counts(result, ran, drawn)
+    if first_known:
+        spec, result, listed, example = first_known["case"]
+        details = "; ".join(x for x in (result.message, _error_summary(result)) if x)
+        variant = (result.diagnosis or {}).get("variant", "")
+        result.case_id = f"fuzz.{function}"
+        result.observed, result.status = "fail", "known"
+        result.reason = (f"{counts['known']} of {drawn} draws show the divergence of {listed}"
+                         + (f": {known[listed]}" if known and known.get(listed) else ""))
+        result.message = (f"fuzz seed {seed}: {counts['known']} of {drawn} differential cases reproduce the known "
+                          f"divergence {listed} (the spec with {variant}), {counts['pass']} passed, nothing else "
+                          f"failed; first at example {example}: {describe_case(spec)} in {adapter.dtype}: {details}")
         result.repro = repro_snippet(spec, adapter, seed=seed, timeout=timeout)
         result.seconds = seconds
         return _with_counts(result, ran, drawn)
@@ -542,6 +627,7 @@ def fuzz(
     seed: int = 0,
     timeout: float | None = 60.0,
     progress: Callable[[int, int, str], None] | None = None,
+    known: Mapping[str, str] | Iterable[str] | None = None,
 ) -> list[CaseResult]:
     """Run hypothesis differential cases against an adapter and shrink every failure.
 
@@ -578,6 +664,16 @@ def fuzz(
         Seconds allowed per case, as in :func:`~posref.conformance.runner.run_case`.
     progress : callable or None, keyword-only
         Called as ``progress(done, total, function)`` after each function.
+    known : mapping or iterable of str or None, keyword-only
+        Known divergences (golden case id -> reason, or ids), as
+        :func:`~posref.conformance.engine.check` applies them.  A drawn case
+        that fails and whose diagnosis names a spec variant that a listed
+        golden case of the same function also reproduces (that case run
+        against the same adapter) shows the listed divergence again: it
+        does not stop the search.  If nothing else fails, the function's
+        result is ``known`` (observed ``fail``), with the listed reason, the
+        count of such draws and the first of them; if something else fails,
+        that failure is shrunk and reported as usual.
 
     Returns
     -------
@@ -587,7 +683,8 @@ def fuzz(
         (a failing status of :data:`~posref.conformance.runner.FAILING`; case id
         ``fuzz.<function>.<n>``, the case in the message, a Python snippet
         in ``repro``), or ``"not_implemented"`` when the adapter lacks the
-        function.
+        function, or ``"known"`` when the only failures reproduce a listed
+        divergence (see ``known``).
 
     Raises
     ------
@@ -608,6 +705,7 @@ def fuzz(
         timeout = ensure_real("timeout", timeout, exclusive_minimum=0.0)
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be callable or None, got {type(progress).__name__}")
+    listed = _known_reasons(known)
     options = adapter_options(adapter)
     if max_examples == 0:
         return []
@@ -620,10 +718,27 @@ def fuzz(
                                       "not_implemented", message=f"{adapter.name} has no {function}"))
         else:  # each function is searched and shrunk on its own: every failing function gets its own case
             results.append(_fuzz_function(adapter, function, max_examples=max_examples, seed=seed,
-                                          timeout=timeout, options=options))
+                                          timeout=timeout, options=options, known=listed))
         if progress is not None:
             progress(done, len(selected), function)
     return results
+
+
+def _known_reasons(known) -> dict[str, str]:
+    """``known`` of :func:`fuzz` as case id -> reason."""
+    if known is None:
+        return {}
+    if isinstance(known, Mapping):
+        items = list(known.items())
+    elif isinstance(known, (str, bytes)) or not isinstance(known, Iterable):
+        raise TypeError(f"known must be None, a mapping of golden case id to reason, or an iterable of case ids, "
+                        f"got {type(known).__name__}")
+    else:
+        items = [(k, "") for k in known]
+    for case_id, reason in items:
+        if not isinstance(case_id, str) or not isinstance(reason, str):
+            raise TypeError(f"known must map case ids (str) to reasons (str), got {case_id!r}: {reason!r}")
+    return dict(items)
 
 
 def _check_functions(functions: Iterable[str] | None) -> list[str]:

@@ -119,7 +119,7 @@ class PosrefCaseItem(pytest.Item):
                 lines.append(f"known divergence: {r.reason}")
             lines.append(f"reproduce: {r.repro}")
             return "\n".join(lines)
-        return super().repr_failure(excinfo)
+        return pytest.Item.repr_failure(self, excinfo)  # also PosrefFuzzItem's, which borrows this method
 
     def reportinfo(self):
         return self.path, None, f"posref[{self.adapter.dtype}]::{self.case.id}"
@@ -128,19 +128,21 @@ class PosrefCaseItem(pytest.Item):
 class PosrefFuzzItem(pytest.Item):
     """Hypothesis differential cases of one function, each failure shrunk to a minimal example."""
 
-    def __init__(self, *, function, adapter, timeout, max_examples, seed, **kwargs):
+    def __init__(self, *, function, adapter, timeout, max_examples, seed, known=None, strict=False, **kwargs):
         super().__init__(**kwargs)
         self.function = function
         self.adapter = adapter
         self.timeout = timeout
         self.max_examples = max_examples
         self.seed = seed
+        self.known = known or {}
+        self.strict = strict
 
     def runtest(self) -> None:
-        run = _check(self.adapter, functions=[self.function], golden=False, known=False,
+        run = _check(self.adapter, functions=[self.function], golden=False, known=self.known,
                      max_examples=self.max_examples, seed=self.seed, timeout=self.timeout)
         for result in run.results:
-            _verdict(result, strict=True)
+            _verdict(result, self.strict)
 
     repr_failure = PosrefCaseItem.repr_failure
 
@@ -194,6 +196,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             items.append(PosrefFuzzItem.from_parent(
                 session, name=f"posref[{dtype}]::fuzz.{function}", function=function, adapter=adapter,
                 timeout=timeout, max_examples=max_examples, seed=config.getoption("--posref-seed"),
+                known=known, strict=config.getoption("--posref-strict"),
             ))
     for case in cases:
         items.append(PosrefCaseItem.from_parent(

@@ -267,6 +267,11 @@ _add(CaseSpec(
     params={"scaling_factor": 40.0, "mscale": 0.707}, tolerance="frequency",
     description="an mscale without mscale_all_dim: 0.1 * 0.707 * ln 40 + 1",
 ))
+_add(CaseSpec(
+    id="yarn_attention_factor.zero_mscale", function="yarn_attention_factor", inputs={},
+    params={"scaling_factor": 16.0, "mscale": 0.0, "mscale_all_dim": 0.707}, tolerance="frequency",
+    description="mscale = 0 with an mscale_all_dim: the numerator is 1, 1 / (0.1 * 0.707 * ln 16 + 1)",
+))
 _add(
     CaseSpec(id="yarn_attention_factor.invalid.zero_factor", function="yarn_attention_factor", inputs={},
              params={"scaling_factor": 0.0}, expect_error="ValueError", error_match="scaling_factor",
