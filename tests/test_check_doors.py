@@ -109,6 +109,13 @@ def test_both_doors_plan_the_same_way(tmp_path):
     path.write_text("no.such.case  # reason\n")
     with pytest.raises(UsageError, match=r"^--posref-known .* names 1 id\(s\) that are no case: no\.such\.case"):
         plan_check("vllm", dtype="float32", known_files=[str(path)], known_option="--posref-known")
+    path.write_text("fuzz.apply_rope  # the differential cases of one function\n")
+    listed = plan_check("vllm", dtype="float32", known_files=[str(path)]).known
+    assert listed["fuzz.apply_rope"] == "the differential cases of one function"
+    path.write_text("fuzz.apply_ropes  # no such function\n")
+    with pytest.raises(UsageError, match=r"names 1 id\(s\) that are no case: fuzz\.apply_ropes \(did you mean "
+                                         r"fuzz\.apply_rope\?\)"):
+        plan_check("vllm", dtype="float32", known_files=[str(path)])
 
 
 @pytest.mark.parametrize("strict", [False, True])

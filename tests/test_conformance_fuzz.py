@@ -562,3 +562,17 @@ def test_a_listed_case_of_another_function_excuses_nothing():
     (result,) = fuzz(adapter, functions=["yarn_attention_factor"], max_examples=40,
                      known={"alibi_slopes.h8": "another function", "yarn_attention_factor.s4": "passes"})
     assert result.status == "fail"  # alibi_slopes.h8 is not this function; .s4 passes, so it shows no divergence
+
+
+def test_a_fuzz_entry_lists_the_differential_cases_of_one_function():
+    adapter = adapter_of("float64", yarn_attention_factor=_yarn_factor_hf_rule_no_override)
+    (result,) = fuzz(adapter, functions=["yarn_attention_factor"], max_examples=40,
+                     known={**LISTED, "fuzz.yarn_attention_factor": "the override is ignored too"})
+    assert result.status == "known" and result.observed == "fail"
+    assert result.reason == "the override is ignored too" and result.case_id.startswith("fuzz.yarn_attention_factor.")
+    (clean,) = fuzz(load_adapter("reference", dtype="float64"), functions=["yarn_attention_factor"],
+                    max_examples=10, known={"fuzz.yarn_attention_factor": "listed, but the draws pass"})
+    assert clean.status == "pass"  # a search that finds nothing proves nothing: not "fixed"
+    (other,) = fuzz(adapter, functions=["yarn_attention_factor"], max_examples=40,
+                    known={**LISTED, "fuzz.alibi_bias": "another function"})
+    assert other.status == "fail"

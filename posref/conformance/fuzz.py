@@ -484,9 +484,26 @@ class _Avoidance:
             self.blamed |= unproven
 
 
+#: Statuses of a differential result that a ``fuzz.<function>`` entry of a known list excuses.
+_LISTABLE = ("fail", "crash", "timeout", "wrong_error")
+
+
 def _fuzz_function(adapter: Adapter, function: str, *, max_examples: int, seed: int,
                    timeout: float | None, options: Mapping[str, Mapping[str, Any]],
                    known: Mapping[str, str] | None = None) -> FuzzResult:
+    """One function's differential result; a failure is ``known`` when the list names ``fuzz.<function>``."""
+    result = _search_function(adapter, function, max_examples=max_examples, seed=seed, timeout=timeout,
+                              options=options, known=known)
+    entry = f"fuzz.{function}"
+    if known and entry in known and result.status in _LISTABLE:
+        result.observed, result.status = result.status, "known"
+        result.reason = known[entry] or f"listed as {entry}"
+    return result
+
+
+def _search_function(adapter: Adapter, function: str, *, max_examples: int, seed: int,
+                     timeout: float | None, options: Mapping[str, Mapping[str, Any]],
+                     known: Mapping[str, str] | None = None) -> FuzzResult:
     from hypothesis import HealthCheck, Phase, Verbosity, assume, given, settings
     from hypothesis import seed as hypothesis_seed
     from hypothesis.errors import Flaky, Unsatisfiable
@@ -673,7 +690,12 @@ def fuzz(
         does not stop the search.  If nothing else fails, the function's
         result is ``known`` (observed ``fail``), with the listed reason, the
         count of such draws and the first of them; if something else fails,
-        that failure is shrunk and reported as usual.
+        that failure is shrunk and reported as usual.  An entry
+        ``fuzz.<function>`` lists the function's differential cases as a
+        whole: when they fail (``fail``, ``crash``, ``timeout`` or
+        ``wrong_error``), the shrunk result is ``known`` with that entry's
+        reason.  One that passes stays ``pass``: a search that found
+        nothing is no proof that the divergence is gone.
 
     Returns
     -------

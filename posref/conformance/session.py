@@ -230,7 +230,9 @@ def select_cases(*, corpus: str | None = None, families: Sequence[str] | None = 
 def read_xfails(path: str, known_ids: Iterable[str] | None = None, option: str = "--known") -> dict[str, str]:
     """The case ids of a known-divergence file, with their reasons (one id per line, ``#`` comments).
 
-    Every id must be known (when ``known_ids`` is given).
+    Every id must be known (when ``known_ids`` is given): a case id, or
+    ``fuzz.<function>`` for the differential cases of a function that has a
+    strategy (:func:`posref.conformance.fuzz.fuzz`).
 
     Raises
     ------
@@ -246,7 +248,9 @@ def read_xfails(path: str, known_ids: Iterable[str] | None = None, option: str =
         raise UsageError(f"{option} {path}: {reason}") from None
     reasons = parse_known(text)
     if known_ids is not None:
-        known = set(known_ids)
+        from posref.conformance.fuzz import FUZZ_FUNCTIONS
+
+        known = set(known_ids) | {f"fuzz.{function}" for function in FUZZ_FUNCTIONS}
         unknown = [i for i in reasons if i not in known]
         if unknown:
             details = []
