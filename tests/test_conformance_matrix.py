@@ -5,6 +5,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -23,7 +24,9 @@ def _unavailable():
         if name in GPU_ONLY or name == "reference":
             continue
         try:
-            why_not = importlib.import_module(module).available()
+            with warnings.catch_warnings():  # a library's import-time warning is not a missing library
+                warnings.simplefilter("ignore")
+                why_not = importlib.import_module(module).available()
         except Exception as exc:  # pragma: no cover - reported below
             why_not = str(exc)
         if why_not:
