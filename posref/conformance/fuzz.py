@@ -644,7 +644,7 @@ def fuzz(
     seed: int = 0,
     timeout: float | None = 60.0,
     progress: Callable[[int, int, str], None] | None = None,
-    known: Mapping[str, str] | Iterable[str] | None = None,
+    known: bool | Mapping[str, str] | Iterable[str] | None = None,
 ) -> list[CaseResult]:
     """Run hypothesis differential cases against an adapter and shrink every failure.
 
@@ -681,9 +681,11 @@ def fuzz(
         Seconds allowed per case, as in :func:`~posref.conformance.runner.run_case`.
     progress : callable or None, keyword-only
         Called as ``progress(done, total, function)`` after each function.
-    known : mapping or iterable of str or None, keyword-only
-        Known divergences (golden case id -> reason, or ids), as
-        :func:`~posref.conformance.engine.check` applies them.  A drawn case
+    known : bool, mapping or iterable of str, or None, keyword-only
+        Known divergences, as :func:`~posref.conformance.engine.check` takes
+        them (:func:`~posref.conformance.engine.resolve_known`: True for a
+        built-in adapter's own list, None or False for none, a mapping of
+        golden case id to reason, or ids).  A drawn case
         that fails and whose diagnosis names a spec variant that a listed
         golden case of the same function also reproduces (that case run
         against the same adapter) shows the listed divergence again: it
@@ -727,7 +729,9 @@ def fuzz(
         timeout = ensure_real("timeout", timeout, exclusive_minimum=0.0)
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be callable or None, got {type(progress).__name__}")
-    listed = _known_reasons(known)
+    from posref.conformance.engine import resolve_known  # engine imports this module when it fuzzes
+
+    listed = resolve_known(adapter, known)
     options = adapter_options(adapter)
     if max_examples == 0:
         return []
@@ -744,23 +748,6 @@ def fuzz(
         if progress is not None:
             progress(done, len(selected), function)
     return results
-
-
-def _known_reasons(known) -> dict[str, str]:
-    """``known`` of :func:`fuzz` as case id -> reason."""
-    if known is None:
-        return {}
-    if isinstance(known, Mapping):
-        items = list(known.items())
-    elif isinstance(known, (str, bytes)) or not isinstance(known, Iterable):
-        raise TypeError(f"known must be None, a mapping of golden case id to reason, or an iterable of case ids, "
-                        f"got {type(known).__name__}")
-    else:
-        items = [(k, "") for k in known]
-    for case_id, reason in items:
-        if not isinstance(case_id, str) or not isinstance(reason, str):
-            raise TypeError(f"known must map case ids (str) to reasons (str), got {case_id!r}: {reason!r}")
-    return dict(items)
 
 
 def _check_functions(functions: Iterable[str] | None) -> list[str]:
