@@ -683,7 +683,7 @@ def fuzz(
         Called as ``progress(done, total, function)`` after each function.
     known : bool, mapping or iterable of str, or None, keyword-only
         Known divergences, as :func:`~posref.conformance.engine.check` takes
-        them (:func:`~posref.conformance.engine.resolve_known`: True for a
+        them (``posref.conformance.engine.resolve_known``: True for a
         built-in adapter's own list, None or False for none, a mapping of
         golden case id to reason, or ids).  A drawn case
         that fails and whose diagnosis names a spec variant that a listed
